@@ -1,0 +1,166 @@
+"""The inference engine: one onnxruntime session per style, frames in and out as BGR uint8.
+
+CUDA when its provider really initialises, else CPU with a one-line notice, never silently. The I/O
+convention is read from the model's metadata, so foreign exports (the anchors, users' own) work too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from realtime.errors import UserError
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """How to talk to a style network; defaults fit the common fast-style exports (RGB, 0-255, NCHW)."""
+
+    path: Path
+    name: str
+    input_name: str
+    output_name: str
+    color_order: str = "RGB"
+    value_scale: float = 255.0  # 255 for 0-255 models, 1 for 0-1 models
+    pad_multiple: int = 4
+    precision: str = "fp32"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def read_info(session, path: Path) -> ModelInfo:
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4:
+        raise UserError(f"{path}: not an image-to-image style network (needs one 4-D input); export it with `realtime export`")
+    value_range = meta.get("realtime.value_range", "0-255")
+    return ModelInfo(
+        path=path,
+        name=meta.get("realtime.style", path.stem),
+        input_name=meta.get("realtime.input_name", inputs[0].name),
+        output_name=meta.get("realtime.output_name", outputs[0].name),
+        color_order=meta.get("realtime.color_order", "RGB").upper(),
+        value_scale=1.0 if value_range == "0-1" else 255.0,
+        pad_multiple=int(meta.get("realtime.pad_multiple", "4")),
+        precision=meta.get("realtime.precision", "fp16" if "float16" in inputs[0].type else "fp32"),
+        metadata=meta,
+    )
+
+
+def cuda_driver_present() -> bool:
+    """Cheap check before asking onnxruntime for CUDA, which logs loudly when there is no GPU."""
+    try:
+        ctypes.CDLL("libcuda.so.1" if os.name != "nt" else "nvcuda.dll")
+        return True
+    except OSError:
+        return False
+
+
+def make_session(path: Path, device: str, notify: Callable[[str], None]):
+    """Create the onnxruntime session on the device asked for and say which one it really got."""
+    import onnxruntime as ort
+
+    if device not in ("auto", "cuda", "cpu"):
+        raise UserError(f"--device {device}: use auto, cuda or cpu")
+    if not path.is_file():
+        raise UserError(f"{path}: model file not found")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    want_cuda = device in ("auto", "cuda")
+    reason = ""
+    if want_cuda and CUDA not in ort.get_available_providers():
+        reason = "this onnxruntime build has no CUDA provider (install onnxruntime-gpu)"
+    elif want_cuda and not cuda_driver_present():
+        reason = "no NVIDIA driver found (libcuda)"
+    providers: list = [CPU]
+    if want_cuda and not reason:
+        providers = [(CUDA, {"cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "1"}), CPU]
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own types for corrupt or foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: cannot load this ONNX model ({first[:200]})") from exc
+    if want_cuda and not reason and CUDA not in session.get_providers():
+        reason = "the CUDA provider failed to initialise (check CUDA 13 and cuDNN 9 libraries)"
+    if reason:
+        if device == "cuda":
+            raise UserError(f"--device cuda: {reason}; use --device cpu")
+        notify(f"running on CPU: {reason}")
+    return session
+
+
+class Engine:
+    """Stylises BGR uint8 frames of any size with one reused session.
+
+    `scale` < 1 runs the network on a smaller copy and resizes back: the main speed lever on CPUs.
+    On CUDA, IO binding moves each frame across the bus once each way.
+    """
+
+    def __init__(self, model: Path | str, device: str = "auto", scale: float = 1.0,
+                 notify: Callable[[str], None] = lambda msg: None):
+        if not 0.05 <= scale <= 4:
+            raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
+        self.session = make_session(Path(model), device, notify)
+        self.info = read_info(self.session, Path(model))
+        self.scale = scale
+        self.provider = self.session.get_providers()[0]
+        self.on_cuda = self.provider == CUDA
+        self._binding = self.session.io_binding() if self.on_cuda else None
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.on_cuda else "cpu"
+
+    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """BGR uint8 HWC -> model tensor NCHW float32 (padded); returns the unpadded size too."""
+        h, w = frame.shape[:2]
+        m = self.info.pad_multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            frame = cv2.copyMakeBorder(frame, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
+        blob = cv2.dnn.blobFromImage(frame, scalefactor=self.info.value_scale / 255.0,
+                                     swapRB=self.info.color_order == "RGB")
+        return blob, (h, w)
+
+    def postprocess(self, out: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        h, w = size
+        img = out[0, :, :h, :w].transpose(1, 2, 0)
+        if self.info.value_scale != 255.0:
+            img = img * (255.0 / self.info.value_scale)
+        img = np.clip(img, 0, 255, out=np.empty_like(img) if not img.flags.writeable else img)
+        img = img.astype(np.uint8)
+        return np.ascontiguousarray(img[:, :, ::-1]) if self.info.color_order == "RGB" else np.ascontiguousarray(img)
+
+    def run_tensor(self, blob: np.ndarray) -> np.ndarray:
+        if self._binding is None:
+            return self.session.run([self.info.output_name], {self.info.input_name: blob})[0]
+        import onnxruntime as ort
+
+        binding = self._binding
+        binding.bind_ortvalue_input(self.info.input_name, ort.OrtValue.ortvalue_from_numpy(blob, "cuda", 0))
+        binding.bind_output(self.info.output_name, "cuda", 0)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError("Engine expects a uint8 BGR frame of shape (H, W, 3)")
+        src = frame
+        if self.scale != 1.0:
+            h, w = frame.shape[:2]
+            size = (max(4, round(w * self.scale)), max(4, round(h * self.scale)))
+            src = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        blob, size = self.preprocess(src)
+        out = self.postprocess(self.run_tensor(blob), size)
+        if out.shape[:2] != frame.shape[:2]:
+            out = cv2.resize(out, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return out

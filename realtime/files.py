@@ -1,0 +1,44 @@
+"""Atomic writes: a file either appears whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from realtime.errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds.
+
+    The temporary keeps the target's extension so writers that look at it (OpenCV, PyAV) still work.
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{target}: folder {parent} does not exist; create it or choose another output path")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{target}: folder {parent} is not writable; choose another output path")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_writable_dir(path: Path) -> Path:
+    """Create `path` if needed and make sure files can be written in it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot create output folder ({exc.strerror}); choose another --out-dir") from exc
+    if not os.access(path, os.W_OK):
+        raise UserError(f"{path}: output folder is not writable; choose another --out-dir")
+    return path

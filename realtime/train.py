@@ -1,0 +1,247 @@
+"""Training a fast style network (Johnson et al. 2016) on a folder of photos against one style image.
+
+Runs unchanged on one CPU, one GPU, or under `torchrun --nproc_per_node N` (DDP: NCCL on GPUs, gloo on
+CPUs); rank 0 alone writes checkpoints, previews and the model card.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from rich.progress import TextColumn
+
+from realtime import checkpoint, images, progress
+from realtime.errors import UserError
+from realtime.files import atomic_path, check_writable_dir
+from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
+from realtime.photos import BatchSource, find_photos
+from realtime.transformer import TransformerNet
+from realtime.vgg import file_digest, load_features
+
+IO_CONVENTION = {"input": "input", "output": "output", "layout": "NCHW", "color_order": "RGB",
+                 "value_range": "0-255", "dtype": "float32"}
+
+
+@dataclass
+class TrainSettings:
+    style_image: str
+    data: str
+    name: str
+    out_dir: str = "."
+    steps: int = 2000
+    batch_size: int = 4
+    image_size: int = 256
+    style_size: int = 512
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    tv_weight: float = 0.1
+    lr: float = 1e-3
+    width: int = 32
+    blocks: int = 5
+    seed: int = 0
+    checkpoint_every: int = 500
+    preview_every: int = 200
+    device: str = "auto"
+    vgg: str | None = None
+
+
+def pick_device(choice: str) -> torch.device:
+    """auto -> CUDA when torch can use it, else CPU; asking for CUDA without one is a user error."""
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu or auto")
+    if choice not in ("cpu", "cuda"):
+        raise UserError(f"--device {choice}: use auto, cpu or cuda")
+    return torch.device(choice)
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: torch.device) -> tuple[Distributed, torch.device]:
+    """Join the process group torchrun describes through the environment; a no-op otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed(), device
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(rank, world, local), device
+
+
+def _preview(model: TransformerNet, photo: torch.Tensor, path: Path) -> None:
+    path.parent.mkdir(exist_ok=True)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(photo)
+    model.train(was_training)
+    images.write_bgr(path, images.tensor_to_bgr(out))
+
+
+def _card(settings: TrainSettings, style_sha: str, vgg_sha: str, step: int, losses: dict[str, float],
+          seconds: float, world: int, device: torch.device, interrupted: bool) -> dict[str, Any]:
+    return {
+        "name": settings.name,
+        "kind": "realtime fast style network (Johnson et al. 2016, instance norm, upsample+conv)",
+        "style_image": Path(settings.style_image).name,
+        "style_image_sha256": style_sha,
+        "vgg19_sha256": vgg_sha,
+        "width": settings.width,
+        "residual_blocks": settings.blocks,
+        "io": IO_CONVENTION,
+        "steps": step,
+        "interrupted": interrupted,
+        "final_losses": losses,
+        "train_seconds": round(seconds, 1),
+        "processes": world,
+        "device": str(device.type),
+        "settings": asdict(settings),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+class RunningMean:
+    """Exponential moving average of the loss parts, for the bar and the model card."""
+
+    def __init__(self, beta: float = 0.9):
+        self.beta, self.values = beta, {}  # type: ignore[var-annotated]
+
+    def update(self, new: dict[str, float]) -> dict[str, float]:
+        for k, v in new.items():
+            self.values[k] = v if k not in self.values else self.beta * self.values[k] + (1 - self.beta) * v
+        return dict(self.values)
+
+
+def train(settings: TrainSettings, resume: str | None = None) -> Path:
+    """Train, writing NAME.ckpt, NAME.json and previews into out_dir; return the checkpoint path."""
+    device = pick_device(settings.device)
+    ddp, device = setup_distributed(device)
+    torch.manual_seed(settings.seed)
+    out_dir = check_writable_dir(Path(settings.out_dir)) if ddp.main else Path(settings.out_dir)
+    ckpt_path = out_dir / f"{settings.name}.ckpt"
+    photos = find_photos(Path(settings.data))
+    style_bgr = images.read_bgr(settings.style_image, "style image")
+    style = images.bgr_to_tensor(images.resize_long_side(style_bgr, settings.style_size)).to(device)
+
+    vgg, vgg_file = load_features(TRAIN_STYLE + [TRAIN_CONTENT], settings.vgg)
+    vgg = vgg.to(device)
+    loss_fn = PerceptualLoss(vgg, style, TRAIN_STYLE, TRAIN_CONTENT, settings.content_weight,
+                             settings.style_weight, settings.tv_weight).to(device)
+    model = TransformerNet(settings.width, settings.blocks).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        vgg.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    start = 0
+    if resume:
+        payload = checkpoint.load(resume)
+        if (payload["width"], payload["blocks"]) != (settings.width, settings.blocks):
+            raise UserError(f"{resume}: checkpoint has width {payload['width']} and {payload['blocks']} blocks; "
+                            f"match it with --width")
+        model.load_state_dict(payload["model"])
+        if payload["optimizer"]:
+            optimizer.load_state_dict(payload["optimizer"])
+        start = int(payload["step"])
+    net: torch.nn.Module = model
+    if ddp.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+    source = BatchSource(photos, settings.image_size, settings.batch_size, settings.seed, ddp.rank,
+                         workers=4 if device.type == "cuda" else 2)
+    preview_photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(photos[0]), settings.image_size)).to(device)
+    config = asdict(settings)
+    style_sha = file_digest(Path(settings.style_image), "sha256")
+    mean = RunningMean()
+    losses: dict[str, float] = {}
+    step = start
+    t0 = time.time()
+    interrupted = False
+
+    def write(final: bool) -> None:
+        if not ddp.main:
+            return
+        checkpoint.save(ckpt_path, model, optimizer, step, config, losses)
+        card = _card(settings, style_sha, vgg_file.sha256, step, losses, time.time() - t0, ddp.world, device,
+                     interrupted)
+        with atomic_path(out_dir / f"{settings.name}.json") as tmp:
+            tmp.write_text(json.dumps(card, indent=2))
+
+    columns = (TextColumn("{task.fields[losses]}"), TextColumn("{task.fields[rate]}"))
+    bar = progress.bar(*columns, disable=not ddp.main)
+    model.train()
+    try:
+        with bar:
+            task = bar.add_task(f"train {settings.name}", total=settings.steps, completed=start, losses="", rate="")
+            tick = time.time()
+            while step < settings.steps:
+                batch = source.batch(step).to(device, non_blocking=True).float()
+                if device.type == "cuda":
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with amp:
+                    content_feats = loss_fn.content_features(batch)
+                    out = net(batch)
+                    parts = loss_fn(out.float(), content_feats)
+                optimizer.zero_grad(set_to_none=True)
+                parts.total.backward()
+                optimizer.step()
+                step += 1
+                losses = mean.update(parts.as_floats())
+                now = time.time()
+                rate = 1.0 / max(now - tick, 1e-9)
+                tick = now
+                bar.update(task, completed=step, rate=f"{rate:.2f} it/s",
+                           losses=f"style {losses['style']:.1f} content {losses['content']:.1f} tv {losses['tv']:.1f}")
+                if ddp.main and settings.preview_every and step % settings.preview_every == 0:
+                    _preview(model, preview_photo, out_dir / "previews" / f"{settings.name}-{step:06d}.jpg")
+                if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
+                    write(final=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        write(final=False)
+        if ddp.main:
+            progress.STDERR.print(f"interrupted at step {step}: checkpoint saved to {ckpt_path}; "
+                                  f"continue with --resume {ckpt_path}")
+        raise
+    finally:
+        source.close()
+    write(final=True)
+    if ddp.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return ckpt_path
+
+
+def mean_losses(stylise, photos: list[Path], loss_fn: PerceptualLoss, size: int) -> dict[str, float]:
+    """Mean style and content loss of `stylise(tensor) -> tensor` over photos (long side `size`)."""
+    totals = {"style": 0.0, "content": 0.0}
+    for path in photos:
+        x = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(path), size))
+        with torch.no_grad():
+            y = stylise(x).clamp(0, 255)
+            feats = loss_fn.vgg(y)
+            totals["style"] += float(loss_fn.style_loss_of(feats))
+            totals["content"] += float(loss_fn.content_loss_of(feats, loss_fn.content_features(x)))
+    return {k: v / len(photos) for k, v in totals.items()}
+

@@ -1,0 +1,74 @@
+"""The Johnson et al. 2016 feed-forward style network, with the later fixes everyone adopted.
+
+Reflection padding in every conv (no dark borders), instance normalisation (Ulyanov et al. 2016),
+nearest-neighbour upsampling followed by a conv instead of transposed convs (no checkerboard; Odena et al.
+2016). `width` is the first layer's channel count (32 in the paper); 16 gives a 4x cheaper net for CPUs.
+
+I/O convention, the same as the ONNX files we export: RGB float (N, 3, H, W), values 0-255 in and out.
+Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAD_MULTIPLE = 4
+
+
+class ConvLayer(nn.Sequential):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, upsample: int = 1):
+        layers: list[nn.Module] = []
+        if upsample > 1:
+            layers.append(nn.Upsample(scale_factor=upsample, mode="nearest"))
+        layers += [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_ch, out_ch, kernel, stride)]
+        super().__init__(*layers)
+
+
+class ConvNormReLU(nn.Sequential):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, upsample: int = 1):
+        super().__init__(ConvLayer(in_ch, out_ch, kernel, stride, upsample),
+                         nn.InstanceNorm2d(out_ch, affine=True), nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(inplace=True),
+            ConvLayer(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TransformerNet(nn.Module):
+    def __init__(self, width: int = 32, blocks: int = 5):
+        super().__init__()
+        self.width = width
+        self.blocks = blocks
+        w = width
+        self.net = nn.Sequential(
+            ConvNormReLU(3, w, 9),
+            ConvNormReLU(w, 2 * w, 3, stride=2),
+            ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+            *[ResidualBlock(4 * w) for _ in range(blocks)],
+            ConvNormReLU(4 * w, 2 * w, 3, upsample=2),
+            ConvNormReLU(2 * w, w, 3, upsample=2),
+            ConvLayer(w, 3, 9),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pad_h = (PAD_MULTIPLE - h % PAD_MULTIPLE) % PAD_MULTIPLE
+        pad_w = (PAD_MULTIPLE - w % PAD_MULTIPLE) % PAD_MULTIPLE
+        # Always pad (possibly by zero) so the exported graph computes the padding from the input's shape.
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        y = self.net(x / 127.5 - 1.0) * 127.5 + 127.5
+        return y[..., :h, :w]
+
+
+def build(width: int = 32, blocks: int = 5) -> TransformerNet:
+    return TransformerNet(width=width, blocks=blocks)
