@@ -12,7 +12,8 @@ import typer
 from rich.progress import TextColumn
 
 from realtime.errors import UserError
-from realtime.progress import STDERR
+from realtime.files import check_output_path
+from realtime.progress import STDERR, STDOUT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Neural style transfer live on a webcam, on video files and on stills.")
@@ -75,6 +76,7 @@ def gatys(
         raise UserError("--size must be at least 64 and --steps at least 1")
     if output.suffix.lower() not in images.IMAGE_SUFFIXES:
         raise UserError(f"{output}: unknown image format; use .png or .jpg")
+    check_output_path(output)
     dev = pick_device(device.value)
     content_img = images.read_bgr(content, "content image")
     style_img = images.read_bgr(style, "style image")
@@ -160,6 +162,92 @@ def export(
     say(f"wrote {report.path} (opset {report.opset}, {'fp16' if fp16 else 'fp32'}); "
         f"max |onnxruntime - PyTorch| in 0-255 units: {errors}")
     say(export_mod.RUNTIME_HINTS.format(path=report.path))
+
+
+@app.command()
+def styles(as_json: bool = typer.Option(False, "--json", help="Print the styles and their model cards as JSON.")) -> None:
+    """List the installed styles with their model cards."""
+    import json
+
+    from realtime import zoo
+
+    found = zoo.list_styles()
+    if as_json:
+        typer.echo(json.dumps([{"name": s.name, "path": str(s.path), "card": s.card} for s in found], indent=2))
+        return
+    if not found:
+        say(f"no styles installed; searched {', '.join(map(str, zoo.model_dirs())) or 'nothing'} (add folders with {zoo.ENV_VAR})")
+        return
+    for s in found:
+        card = s.card
+        note = card.get("note") or card.get("style_image", "")
+        typer.echo(f"{s.name:<20} {note}  [{s.path}]")
+
+
+@app.command()
+def image(
+    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders of images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image (one input) or folder (several)."),
+    style: str = typer.Option(..., help="Style name (see `realtime styles`) or path to an .onnx file."),
+    scale: float = typer.Option(1.0, help="Process at this fraction of the size, then resize back."),
+    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
+    fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
+) -> None:
+    """Stylise still images with a fast network; results keep the input size."""
+    from realtime import stills, zoo
+    from realtime.engine import Engine
+
+    model = zoo.resolve(style, fp16=fp16)
+    files = stills.collect_inputs(inputs)
+    engine = Engine(model, device=device.value, scale=scale, notify=say)
+    pairs = stills.plan_outputs(files, output)
+    stills.stylise_files(engine, pairs, on_done=lambda src, dst: say(f"{src} -> {dst}"))
+
+
+@app.command()
+def bench(
+    style: List[str] = typer.Option(["mosaic"], help="Style name or .onnx path (repeat for several)."),
+    sizes: str = typer.Option("480p,720p,1080p", help="Comma-separated: 240p 360p 480p 720p 1080p or WxH."),
+    device: Device = typer.Option(Device.auto, help="auto: every provider that works here; or just cpu / cuda."),
+    runs: int = typer.Option(3, help="At least this many timed frames per cell (after one warm-up)."),
+    seconds: float = typer.Option(5.0, help="Keep timing a cell until this many seconds have passed."),
+    pytorch: bool = typer.Option(True, help="Also time PyTorch eager on the same architecture."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results, machine and versions as JSON."),
+) -> None:
+    """Frames per second of the engine per provider, fp32 and fp16, next to PyTorch eager."""
+    from rich.table import Table
+
+    from realtime import bench as bench_mod, zoo
+    from realtime.engine import cuda_driver_present
+
+    size_list = bench_mod.parse_sizes(sizes)
+    devices = ["cpu", "cuda"] if device == Device.auto else [device.value]
+    if device == Device.auto and not cuda_driver_present():
+        say("no NVIDIA driver found: timing the CPU only")
+        devices = ["cpu"]
+    reports = []
+    for name in style:
+        models = [("fp32", zoo.resolve(name))]
+        half = zoo.resolve(name, fp16=True)
+        if half != models[0][1]:
+            models.append(("fp16", half))
+        table = Table(title=f"realtime bench: {name}")
+        for col in ("size", "backend", "precision", "ms/frame", "fps", "runs"):
+            table.add_column(col, justify="right" if col in ("ms/frame", "fps", "runs") else "left")
+
+        def on_row(row: bench_mod.Row) -> None:
+            say(f"  {row.size:>6} {row.backend:<22} {row.precision}: {row.fps:7.2f} fps")
+            table.add_row(row.size, row.backend, row.precision, f"{row.ms_per_frame:.1f}", f"{row.fps:.2f}", str(row.runs))
+
+        rows = bench_mod.run_bench(models, size_list, devices, runs, seconds, pytorch, say, on_row)
+        STDOUT.print(table)
+        data = bench_mod.report(rows, name, "realtime " + " ".join(sys.argv[1:]))
+        for key, ratio in data["onnxruntime_over_pytorch_fps"].items():  # type: ignore[union-attr]
+            typer.echo(f"onnxruntime / PyTorch eager at {key}: {ratio:.2f}x")
+        reports.append(data)
+    if json_path:
+        bench_mod.write_json(json_path, reports[0] if len(reports) == 1 else {"styles": reports})
+        say(f"wrote {json_path}")
 
 
 def _format_warning(message, category, filename, lineno, file=None, line=None) -> str:  # noqa: ANN001

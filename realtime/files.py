@@ -18,11 +18,7 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     The temporary keeps the target's extension so writers that look at it (OpenCV, PyAV) still work.
     """
     target = Path(target)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"{target}: folder {parent} does not exist; create it or choose another output path")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{target}: folder {parent} is not writable; choose another output path")
+    parent = check_output_path(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -31,6 +27,18 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_output_path(target: Path) -> Path:
+    """Fail early (before minutes of work) when `target` cannot be written; return its folder."""
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{target}: folder {parent} does not exist; create it or choose another output path")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{target}: folder {parent} is not writable; choose another output path")
+    if target.is_dir():
+        raise UserError(f"{target}: is a folder; give a file name")
+    return parent
 
 
 def check_writable_dir(path: Path) -> Path:

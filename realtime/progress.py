@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 STDERR = Console(stderr=True)
+STDOUT = Console()
 
 
 def bar(*extra: TextColumn, console: Console | None = None, disable: bool = False) -> Progress:

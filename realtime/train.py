@@ -214,7 +214,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                 bar.update(task, completed=step, rate=f"{rate:.2f} it/s",
                            losses=f"style {losses['style']:.1f} content {losses['content']:.1f} tv {losses['tv']:.1f}")
                 if ddp.main and settings.preview_every and step % settings.preview_every == 0:
-                    _preview(model, preview_photo, out_dir / "previews" / f"{settings.name}-{step:06d}.jpg")
+                    _preview(model, preview_photo, out_dir / "previews" / f"{settings.name}-{step:06d}.png")
                 if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
                     write(final=False)
     except KeyboardInterrupt:

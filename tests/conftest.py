@@ -1,0 +1,57 @@
+"""Shared fixtures: real data from ../shared and a small style network made by our own training code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("REALTIME_SHARED", REPO.parent / "shared"))
+STYLES = SHARED / "data" / "styles"
+TRAIN = SHARED / "data" / "train"
+EVAL = SHARED / "data" / "eval"
+VIDEO = SHARED / "data" / "video"
+ANCHORS = SHARED / "anchors"
+
+
+def need_shared() -> None:
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (set REALTIME_SHARED)")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    need_shared()
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def vgg_weights():
+    """The real VGG19 weights, through the project's own fetch (cached after the first run)."""
+    from realtime.vgg import ensure_weights
+
+    return ensure_weights()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, vgg_weights, shared) -> Path:
+    """A width-8 network trained for a few steps on real photos against mosaic.jpg."""
+    from realtime.train import TrainSettings, train
+
+    out = tmp_path_factory.mktemp("tiny")
+    settings = TrainSettings(style_image=str(STYLES / "mosaic.jpg"), data=str(TRAIN), name="tiny",
+                             out_dir=str(out), steps=8, batch_size=2, image_size=64, style_size=128,
+                             width=8, preview_every=0, checkpoint_every=0, device="cpu", lr=1e-2)
+    return train(settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint) -> Path:
+    """The tiny network exported to ONNX with our exporter (fp32, dynamic H x W, metadata)."""
+    from realtime.export import export
+
+    out = tiny_checkpoint.parent / "tiny.onnx"
+    export(tiny_checkpoint, out)
+    return out

@@ -1,0 +1,35 @@
+"""Running the real CLI in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: object, timeout: float = 600, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    proc = subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=cwd)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_clean_error(result: Result, *needles: str) -> None:
+    """A user-facing refusal: exit != 0, one `error:` line on stderr, no traceback."""
+    assert result.code != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]

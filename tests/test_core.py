@@ -1,0 +1,203 @@
+"""Loss network, Gatys mode, the transformer network and training: real weights, real photos."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from realtime import images
+from realtime.errors import UserError
+from realtime.losses import GATYS_CONTENT, GATYS_STYLE, TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
+from realtime.transformer import TransformerNet
+from tests.conftest import EVAL, STYLES, TRAIN
+from tests.helpers import assert_clean_error, cli
+
+
+def test_weights_are_the_original_vgg19(vgg_weights):
+    from realtime import vgg
+
+    assert vgg_weights.source_md5 == vgg.H5_MD5
+    sidecar = json.loads(vgg_weights.path.with_suffix(".json").read_text())
+    assert sidecar["sha256"] == vgg_weights.sha256 == vgg.file_digest(vgg_weights.path, "sha256")
+    state = torch.load(vgg_weights.path, weights_only=True)
+    assert state["conv1_1.weight"].shape == (64, 3, 3, 3)
+    assert state["conv5_4.weight"].shape == (512, 512, 3, 3)
+
+
+def test_weights_command_prints_path_and_hash(vgg_weights):
+    result = cli("weights")
+    assert result.code == 0, result.stderr
+    assert str(vgg_weights.path) in result.stdout and vgg_weights.sha256 in result.stdout
+
+
+def test_local_weights_with_wrong_hash_are_refused(tmp_path):
+    from realtime.vgg import ensure_weights
+
+    fake = tmp_path / "vgg19.h5"
+    fake.write_bytes(b"not weights")
+    with pytest.raises(UserError, match="md5"):
+        ensure_weights(fake)
+    result = cli("weights", env={"REALTIME_VGG": str(tmp_path / "missing.h5")})
+    assert_clean_error(result, "missing.h5")
+
+
+def test_vgg_style_loss_tells_paintings_from_photos(vgg_weights, shared):
+    from realtime.vgg import load_features
+
+    features, _ = load_features(GATYS_STYLE + [GATYS_CONTENT])
+    starry = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "starry_night.jpg"), 256))
+    scream = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "the_scream.jpg"), 256))
+    photo = images.bgr_to_tensor(images.read_bgr(EVAL / "kodak24_kodim05.jpg"))
+    loss = PerceptualLoss(features, starry, GATYS_STYLE, GATYS_CONTENT, 1, 1, 0)
+    with torch.no_grad():
+        own = float(loss.style_loss_of(features(starry)))
+        other_painting = float(loss.style_loss_of(features(scream)))
+        a_photo = float(loss.style_loss_of(features(photo)))
+    assert own < 1e-3 * other_painting
+    assert other_painting > 0 and a_photo > 0
+
+
+def test_gatys_stylises_and_lowers_style_loss(tmp_path, vgg_weights, shared):
+    out = tmp_path / "starry.png"
+    result = cli("gatys", EVAL / "kodak24_kodim05.jpg", STYLES / "starry_night.jpg", "-o", out,
+                 "--size", 128, "--steps", 40)
+    assert result.code == 0, result.stderr
+    stylised = images.read_bgr(out)
+    assert max(stylised.shape[:2]) == 128
+    line = [l for l in result.stderr.splitlines() if l.startswith("wrote")][-1]
+    match = re.search(r"style loss ([\d.]+) \(photo\) -> ([\d.]+)", line)
+    assert match, line
+    photo_loss, final_loss = float(match.group(1)), float(match.group(2))
+    assert final_loss < 0.1 * photo_loss
+    photo = images.resize_long_side(images.read_bgr(EVAL / "kodak24_kodim05.jpg"), 128)
+    assert np.abs(stylised.astype(float) - photo.astype(float)).mean() > 10
+
+
+def test_gatys_adam_from_noise_runs(tmp_path, vgg_weights, shared):
+    import torch as _t
+
+    from realtime.gatys import GatysSettings, stylise
+    from realtime.vgg import load_features
+
+    features, _ = load_features(GATYS_STYLE + [GATYS_CONTENT])
+    result = stylise(images.read_bgr(EVAL / "kodak24_kodim07.jpg"), images.read_bgr(STYLES / "wave.jpg"), features,
+                     GatysSettings(size=64, steps=12, optimizer="adam", init="noise", lr=10), _t.device("cpu"))
+    assert result.history[-1]["total"] < result.history[0]["total"]
+
+
+@pytest.mark.parametrize("size", [(256, 256), (333, 517), (61, 47)])
+def test_transformer_keeps_size_and_has_no_border_artefacts(size):
+    torch.manual_seed(0)
+    net = TransformerNet(width=8).eval()
+    with torch.no_grad():
+        flat = net(torch.full((1, 3, *size), 120.0))
+        photo = net(torch.rand(1, 3, *size) * 255)
+    assert flat.shape == photo.shape == (1, 3, *size)
+    # Reflection padding throughout: a flat input stays flat right up to the border.
+    assert float(flat.std(dim=(2, 3)).max()) < 1e-3
+
+
+def test_training_lowers_style_loss_on_unseen_photos(tmp_path, vgg_weights, shared):
+    """A short CPU run (the README records the longer one) must already move unseen photos toward the style."""
+    from realtime.train import TrainSettings, mean_losses, train
+    from realtime import checkpoint
+    from realtime.vgg import load_features
+
+    settings = TrainSettings(style_image=str(STYLES / "mosaic.jpg"), data=str(TRAIN), name="mosaic",
+                             out_dir=str(tmp_path), steps=40, batch_size=2, image_size=96, style_size=192,
+                             width=8, preview_every=20, checkpoint_every=0, device="cpu", lr=1e-2)
+    ckpt = train(settings)
+    net, payload = checkpoint.load_model(ckpt)
+    assert payload["step"] == 40
+    features, _ = load_features(TRAIN_STYLE + [TRAIN_CONTENT])
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "mosaic.jpg"), 192))
+    loss = PerceptualLoss(features, style, TRAIN_STYLE, TRAIN_CONTENT, 1, 1, 0)
+    photos = sorted(EVAL.glob("*.jpg"))[:6]
+    trained = mean_losses(net, photos, loss, 128)
+    untouched = mean_losses(lambda x: x, photos, loss, 128)
+    assert trained["style"] < 0.7 * untouched["style"], (trained, untouched)
+    card = json.loads((tmp_path / "mosaic.json").read_text())
+    for key in ("style_image_sha256", "vgg19_sha256", "final_losses", "width", "io", "date", "settings"):
+        assert key in card
+    assert card["io"]["color_order"] == "RGB" and card["width"] == 8
+    assert (tmp_path / "previews" / "mosaic-000040.png").is_file()
+
+
+def test_resume_continues_exactly(tmp_path, vgg_weights, shared):
+    from realtime.train import TrainSettings, train
+
+    def settings(out: Path, steps: int) -> TrainSettings:
+        return TrainSettings(style_image=str(STYLES / "candy.jpg"), data=str(EVAL), name="candy", out_dir=str(out),
+                             steps=steps, batch_size=2, image_size=48, style_size=96, width=4, preview_every=0,
+                             checkpoint_every=0, device="cpu")
+
+    straight = train(settings(tmp_path / "a", 4))
+    half = train(settings(tmp_path / "b", 2))
+    resumed = train(settings(tmp_path / "b", 4), resume=str(half))
+    a = torch.load(straight, weights_only=True)["model"]
+    b = torch.load(resumed, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, vgg_weights, shared):
+    cmd = [sys.executable, "-m", "realtime", "train", STYLES / "udnie.jpg", "--data", EVAL, "--name", "udnie",
+           "--out-dir", tmp_path, "--steps", 100000, "--batch-size", 1, "--image-size", 48, "--width", 4,
+           "--device", "cpu", "--preview-every", 0]
+    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    ckpt = tmp_path / "udnie.ckpt"
+    time.sleep(25)  # start-up (torch import, VGG load) and some steps
+    while time.time() < deadline and proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            continue
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume" in stderr
+    payload = torch.load(ckpt, weights_only=True)
+    assert payload["step"] > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_training_folder_checks(tmp_path, vgg_weights, shared):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    result = cli("train", STYLES / "mosaic.jpg", "--data", empty, "--name", "x", "--out-dir", tmp_path / "o",
+                 "--steps", 1)
+    assert_clean_error(result, "no JPEG or PNG photos")
+    assert "skipping 1 file" in result.stderr
+    assert not (tmp_path / "o" / "x.ckpt").exists()
+
+
+@pytest.mark.parametrize("case", ["missing_content", "corrupt_content", "bad_style", "unwritable"])
+def test_gatys_bad_input_is_one_line_and_leaves_nothing(tmp_path, case, shared):
+    content, style, out = EVAL / "kodak24_kodim05.jpg", STYLES / "starry_night.jpg", tmp_path / "out.png"
+    if case == "missing_content":
+        content = tmp_path / "nope.jpg"
+    elif case == "corrupt_content":
+        content = tmp_path / "corrupt.jpg"
+        content.write_bytes(os.urandom(2000))
+    elif case == "bad_style":
+        style = tmp_path / "style.png"
+        style.write_bytes(b"")
+    else:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("a file where a folder should be")
+        out = blocker / "out.png"
+    result = cli("gatys", content, style, "-o", out, "--size", 64, "--steps", 2)
+    assert_clean_error(result)
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
