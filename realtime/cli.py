@@ -6,7 +6,7 @@ import sys
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import typer
 from rich.progress import TextColumn
@@ -37,6 +37,18 @@ class Init(str, Enum):
 
 def say(message: str) -> None:
     STDERR.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
+def say_once() -> Callable[[str], None]:
+    """`say`, but each distinct message only once (several engines share one device notice)."""
+    seen: set[str] = set()
+
+    def notify(message: str) -> None:
+        if message not in seen:
+            seen.add(message)
+            say(message)
+
+    return notify
 
 
 @app.command()
@@ -109,7 +121,7 @@ def train(
     batch_size: int = typer.Option(4, help="Photos per batch (per process under torchrun)."),
     image_size: int = typer.Option(256, help="Training crop size in pixels."),
     style_size: int = typer.Option(512, help="Long side the style image is scaled to."),
-    style_weight: float = typer.Option(10.0, help="Weight of the Gram style loss."),
+    style_weight: float = typer.Option(0.05, help="Weight of the Gram style loss (higher: more style, less photo)."),
     content_weight: float = typer.Option(1.0, help="Weight of the relu2_2 content loss."),
     tv_weight: float = typer.Option(0.1, help="Weight of total variation."),
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
@@ -205,6 +217,77 @@ def image(
 
 
 @app.command()
+def evaluate(
+    models: List[str] = typer.Argument(..., help="Style names or .onnx paths (the anchors included)."),
+    style_image: Optional[Path] = typer.Option(None, help="The painting the losses are measured against."),
+    photos: Optional[Path] = typer.Option(None, help="Folder of photos for the style and content losses."),
+    clip: Optional[Path] = typer.Option(None, help="A video for the temporal warping error and fps."),
+    size: int = typer.Option(256, help="Long side the photos (and the style image) are scaled to."),
+    clip_size: int = typer.Option(640, help="Long side clip frames are scaled to."),
+    max_frames: int = typer.Option(120, help="Frames of the clip to use."),
+    scale: float = typer.Option(1.0, help="Processing scale passed to the engine."),
+    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write all figures as JSON."),
+    sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet PNG (photo | model | model ...)."),
+) -> None:
+    """Measure models: VGG style/content losses on photos, warping error (flicker) on a clip, fps."""
+    import json
+
+    from rich.table import Table
+
+    from realtime import evaluate as ev, images, zoo
+    from realtime.engine import Engine
+    from realtime.files import atomic_path
+
+    if photos is None and clip is None:
+        raise UserError("give --photos DIR (with --style-image) and/or --clip VIDEO")
+    if photos is not None and style_image is None:
+        raise UserError("--photos needs --style-image, the painting to measure the style loss against")
+    engines = {}
+    notify = say_once()
+    for m in models:
+        engines[Path(m).stem if m.endswith(".onnx") else m] = Engine(zoo.resolve(m), device=device.value,
+                                                                      scale=scale, notify=notify)
+    result: dict[str, object] = {"models": {name: str(e.info.path) for name, e in engines.items()}}
+    table = Table(title="realtime evaluate")
+    table.add_column("model")
+    if photos is not None:
+        from realtime.stills import collect_inputs
+
+        files = collect_inputs([photos])
+        losses, outputs = ev.photo_losses(engines, files, images.read_bgr(style_image, "style image"), size)
+        result["photos"] = {"folder": str(photos), "count": len(files), "size": size,
+                            "style_image": str(style_image), "losses": losses}
+        table.add_column("style loss", justify="right")
+        table.add_column("content loss", justify="right")
+        if sheet is not None:
+            names = list(outputs)
+            grid = ev.contact_sheet([[outputs[n][i] for n in names] for i in range(len(files))], names)
+            images.write_bgr(sheet, grid)
+    temporal = {}
+    if clip is not None:
+        for name, engine in engines.items():
+            temporal[name] = ev.temporal(ev.read_frames(clip, max_frames, clip_size), engine)
+        result["clip"] = {"path": str(clip), "frames": max_frames, "long_side": clip_size,
+                          "results": {n: {k: v for k, v in vars(t).items() if k != "per_pair"} for n, t in temporal.items()}}
+        for col in ("warping error", "input floor", "fps"):
+            table.add_column(col, justify="right")
+    for name in (["photo"] if photos is not None else []) + list(engines):
+        row = [name]
+        if photos is not None:
+            row += [f"{losses[name]['style']:.1f}", f"{losses[name]['content']:.1f}"]
+        if clip is not None:
+            t = temporal.get(name)
+            row += [f"{t.warping_error:.5f}", f"{t.input_warping_error:.5f}", f"{t.fps:.1f}"] if t else ["", "", ""]
+        table.add_row(*row)
+    STDOUT.print(table)
+    if json_path:
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(result, indent=2))
+        say(f"wrote {json_path}")
+
+
+@app.command()
 def bench(
     style: List[str] = typer.Option(["mosaic"], help="Style name or .onnx path (repeat for several)."),
     sizes: str = typer.Option("480p,720p,1080p", help="Comma-separated: 240p 360p 480p 720p 1080p or WxH."),
@@ -248,6 +331,39 @@ def bench(
     if json_path:
         bench_mod.write_json(json_path, reports[0] if len(reports) == 1 else {"styles": reports})
         say(f"wrote {json_path}")
+
+
+@app.command()
+def webcam(
+    style: List[str] = typer.Option(..., help="Style name or .onnx path; repeat (or comma-separate) for several. "
+                                               "One alone: n / p also cycle through the installed styles."),
+    camera: Optional[int] = typer.Option(None, help="Camera index (default 0)."),
+    source: Optional[Path] = typer.Option(None, help="Play a video file as if it were a camera."),
+    width: Optional[int] = typer.Option(None, help="Capture width to ask the camera for (a --source is resized)."),
+    height: Optional[int] = typer.Option(None, help="Capture height to ask the camera for (a --source is resized)."),
+    mirror: bool = typer.Option(False, "--mirror", help="Start mirrored (key m toggles)."),
+    scale: float = typer.Option(1.0, help="Run the network at this fraction of the size: the speed lever on CPUs."),
+    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
+    fp16: bool = typer.Option(False, help="Use the styles' half-precision copies when there are any (GPUs)."),
+    record: Optional[Path] = typer.Option(None, help="Record the stylised frames to this .mp4 from the start (key r toggles)."),
+    no_display: bool = typer.Option(False, "--no-display", help="No window: run headless (a --source then processes every frame)."),
+    max_frames: int = typer.Option(0, help="Stop after this many frames (0: no limit)."),
+    snapshot_dir: Optional[Path] = typer.Option(None, help="Folder for snapshots (keys c / space) and r recordings; default here."),
+    screenshot: Optional[Path] = typer.Option(None, hidden=True, help="Save the last shown frame, overlay included, as PNG."),
+) -> None:
+    """Stylise a webcam (or a video played as one) live. Keys: n/p style, 1-9 style by number, m mirror,
+    s side by side, c/space snapshot, r record, q/Esc quit."""
+    from realtime import webcam as webcam_mod
+
+    summary = webcam_mod.run_webcam(style, camera=camera, source=source, width=width, height=height,
+                                    mirror=mirror, scale=scale, device=device.value, fp16=fp16, record=record,
+                                    display=not no_display, max_frames=max_frames, snapshot_dir=snapshot_dir,
+                                    screenshot=screenshot, say=say)
+    if summary.interrupted:
+        say(f"interrupted; {len(summary.recordings)} recording(s) finalised")
+    typer.echo(summary.line())
+    if summary.interrupted:
+        raise typer.Exit(130)
 
 
 def _format_warning(message, category, filename, lineno, file=None, line=None) -> str:  # noqa: ANN001

@@ -41,7 +41,7 @@ class TrainSettings:
     batch_size: int = 4
     image_size: int = 256
     style_size: int = 512
-    style_weight: float = 10.0
+    style_weight: float = 0.05
     content_weight: float = 1.0
     tv_weight: float = 0.1
     lr: float = 1e-3
@@ -190,6 +190,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
 
     columns = (TextColumn("{task.fields[losses]}"), TextColumn("{task.fields[rate]}"))
     bar = progress.bar(*columns, disable=not ddp.main)
+    log_every = max(1, settings.steps // 20)  # plain lines when stderr is a log file, not a terminal
     model.train()
     try:
         with bar:
@@ -211,8 +212,10 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                 now = time.time()
                 rate = 1.0 / max(now - tick, 1e-9)
                 tick = now
-                bar.update(task, completed=step, rate=f"{rate:.2f} it/s",
-                           losses=f"style {losses['style']:.1f} content {losses['content']:.1f} tv {losses['tv']:.1f}")
+                summary = f"style {losses['style']:.1f} content {losses['content']:.1f} tv {losses['tv']:.1f}"
+                bar.update(task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)
+                if ddp.main and not bar.console.is_terminal and step % log_every == 0:
+                    bar.console.print(f"step {step}/{settings.steps}  {summary}  {rate:.2f} it/s", highlight=False)
                 if ddp.main and settings.preview_every and step % settings.preview_every == 0:
                     _preview(model, preview_photo, out_dir / "previews" / f"{settings.name}-{step:06d}.png")
                 if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:

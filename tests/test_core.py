@@ -114,23 +114,24 @@ def test_training_lowers_style_loss_on_unseen_photos(tmp_path, vgg_weights, shar
     from realtime.vgg import load_features
 
     settings = TrainSettings(style_image=str(STYLES / "mosaic.jpg"), data=str(TRAIN), name="mosaic",
-                             out_dir=str(tmp_path), steps=40, batch_size=2, image_size=96, style_size=192,
-                             width=8, preview_every=20, checkpoint_every=0, device="cpu", lr=1e-2)
+                             out_dir=str(tmp_path), steps=100, batch_size=2, image_size=96, style_size=192,
+                             width=16, preview_every=50, checkpoint_every=0, device="cpu", lr=2e-3,
+                             style_weight=0.15)
     ckpt = train(settings)
     net, payload = checkpoint.load_model(ckpt)
-    assert payload["step"] == 40
+    assert payload["step"] == 100
     features, _ = load_features(TRAIN_STYLE + [TRAIN_CONTENT])
     style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "mosaic.jpg"), 192))
     loss = PerceptualLoss(features, style, TRAIN_STYLE, TRAIN_CONTENT, 1, 1, 0)
     photos = sorted(EVAL.glob("*.jpg"))[:6]
     trained = mean_losses(net, photos, loss, 128)
     untouched = mean_losses(lambda x: x, photos, loss, 128)
-    assert trained["style"] < 0.7 * untouched["style"], (trained, untouched)
+    assert trained["style"] < 0.5 * untouched["style"], (trained, untouched)
     card = json.loads((tmp_path / "mosaic.json").read_text())
     for key in ("style_image_sha256", "vgg19_sha256", "final_losses", "width", "io", "date", "settings"):
         assert key in card
-    assert card["io"]["color_order"] == "RGB" and card["width"] == 8
-    assert (tmp_path / "previews" / "mosaic-000040.png").is_file()
+    assert card["io"]["color_order"] == "RGB" and card["width"] == 16
+    assert (tmp_path / "previews" / "mosaic-000100.png").is_file()
 
 
 def test_resume_continues_exactly(tmp_path, vgg_weights, shared):

@@ -1,0 +1,176 @@
+"""Measuring style transfer: VGG style/content losses on photos, temporal warping error on clips, fps.
+
+Warping error after Lai et al. 2018 ("Learning Blind Video Temporal Consistency"): each stylised frame is
+compared with the previous stylised frame warped onto it by the *input's* optical flow; pixels that fail a
+forward-backward flow check (occlusions, flow errors) are masked out. The same number for the input clip
+itself is the floor no stylisation can beat. Pairs across a scene cut (where most of the frame fails the
+check) are skipped and counted, so a cut cannot dominate the mean.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+
+Stylise = Callable[[np.ndarray], np.ndarray]  # BGR uint8 -> BGR uint8, same size
+
+CUT_COVERAGE = 0.5  # a pair whose consistent pixels cover less than this is treated as a scene cut
+
+
+@dataclass
+class FlowPair:
+    backward: np.ndarray  # for each pixel of frame t, where it was in frame t-1 (H, W, 2)
+    mask: np.ndarray  # float32 (H, W): 1 where forward and backward flow agree
+
+
+class FlowEstimator:
+    """OpenCV's DIS optical flow with a forward-backward consistency mask."""
+
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
+        self.dis = cv2.DISOpticalFlow_create(preset)
+
+    def pair(self, prev_bgr: np.ndarray, cur_bgr: np.ndarray) -> FlowPair:
+        prev = cv2.cvtColor(prev_bgr, cv2.COLOR_BGR2GRAY)
+        cur = cv2.cvtColor(cur_bgr, cv2.COLOR_BGR2GRAY)
+        backward = self.dis.calc(cur, prev, None)  # cur -> prev
+        forward = self.dis.calc(prev, cur, None)  # prev -> cur
+        # A pixel of cur that goes back to prev and forward again should land where it started.
+        round_trip = backward + warp(forward, backward)
+        err = np.sum(round_trip ** 2, axis=2)
+        bound = 0.01 * (np.sum(backward ** 2, axis=2) + np.sum(warp(forward, backward) ** 2, axis=2)) + 0.5
+        return FlowPair(backward, (err <= bound).astype(np.float32))
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample `image` at (x + flow_x, y + flow_y) for every pixel."""
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def pair_error(prev_out: np.ndarray, cur_out: np.ndarray, pair: FlowPair) -> float:
+    """Masked mean squared difference, colours in 0-1."""
+    warped = warp(prev_out.astype(np.float32) / 255.0, pair.backward)
+    diff = np.sum((cur_out.astype(np.float32) / 255.0 - warped) ** 2, axis=2)
+    return float(np.sum(diff * pair.mask) / max(float(pair.mask.sum()), 1.0))
+
+
+@dataclass
+class TemporalResult:
+    warping_error: float
+    input_warping_error: float
+    pairs: int
+    skipped_cuts: int
+    frames: int
+    fps: float
+    per_pair: list[float] = field(default_factory=list)
+
+
+def read_frames(path: Path, max_frames: int | None = None, long_side: int | None = None) -> Iterator[np.ndarray]:
+    """Decoded BGR frames of a clip (optionally shrunk so the long side is `long_side`)."""
+    import av
+
+    from realtime.errors import UserError
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise UserError(f"{path}: cannot open this video ({exc})") from exc
+    with container:
+        if not container.streams.video:
+            raise UserError(f"{path}: has no video stream")
+        count = 0
+        for frame in container.decode(video=0):
+            image = frame.to_ndarray(format="bgr24")
+            if long_side and max(image.shape[:2]) > long_side:
+                s = long_side / max(image.shape[:2])
+                image = cv2.resize(image, (round(image.shape[1] * s), round(image.shape[0] * s)),
+                                   interpolation=cv2.INTER_AREA)
+            yield image
+            count += 1
+            if max_frames and count >= max_frames:
+                return
+
+
+def temporal(frames: Iterable[np.ndarray], stylise: Stylise) -> TemporalResult:
+    """Warping error of `stylise` over consecutive frames, beside the input's own."""
+    flow = FlowEstimator()
+    prev_in = prev_out = None
+    errors, floor = [], []
+    cuts = n = 0
+    busy = 0.0
+    for frame in frames:
+        t0 = time.perf_counter()
+        out = stylise(frame)
+        busy += time.perf_counter() - t0
+        n += 1
+        if prev_in is not None:
+            pair = flow.pair(prev_in, frame)
+            if pair.mask.mean() < CUT_COVERAGE:
+                cuts += 1
+            else:
+                errors.append(pair_error(prev_out, out, pair))
+                floor.append(pair_error(prev_in, frame, pair))
+        prev_in, prev_out = frame, out
+    if not errors:
+        return TemporalResult(float("nan"), float("nan"), 0, cuts, n, n / busy if busy else 0.0)
+    return TemporalResult(float(np.mean(errors)), float(np.mean(floor)), len(errors), cuts, n,
+                          n / busy if busy else 0.0, errors)
+
+
+def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 256) -> np.ndarray:
+    """A grid: one row per photo, one column per label (first column the photo itself)."""
+    def fit(img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        s = cell / max(h, w)
+        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        canvas = np.full((cell, cell, 3), 255, np.uint8)
+        y, x = (cell - img.shape[0]) // 2, (cell - img.shape[1]) // 2
+        canvas[y:y + img.shape[0], x:x + img.shape[1]] = img
+        return canvas
+
+    header = np.full((28, cell * len(labels), 3), 255, np.uint8)
+    for i, label in enumerate(labels):
+        cv2.putText(header, label[:28], (i * cell + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    body = [np.hstack([fit(img) for img in row]) for row in rows]
+    return np.vstack([header, *body])
+
+
+def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: np.ndarray, size: int,
+                 vgg=None) -> tuple[dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
+    """Mean Gram style loss (relu1_1..relu5_1) and content loss (relu4_2) per model, plus its outputs.
+
+    The same definition as Gatys mode, for every model alike (ours, the anchors, anyone's), with the style
+    image scaled to the photos' long side. 'photo' (the unchanged photos) is always included as the base.
+    """
+    import torch
+
+    from realtime import images
+    from realtime.losses import GATYS_CONTENT, GATYS_STYLE, PerceptualLoss
+    from realtime.vgg import load_features
+
+    if vgg is None:
+        vgg, _ = load_features(GATYS_STYLE + [GATYS_CONTENT])
+    style = images.bgr_to_tensor(images.resize_long_side(style_bgr, size))
+    loss = PerceptualLoss(vgg, style, GATYS_STYLE, GATYS_CONTENT, 1, 1, 0)
+    all_models: dict[str, Stylise] = {"photo": lambda frame: frame, **stylisers}
+    totals = {name: {"style": 0.0, "content": 0.0} for name in all_models}
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in all_models}
+    for path in photos:
+        photo = images.resize_long_side(images.read_bgr(path), size)
+        content_feats = loss.content_features(images.bgr_to_tensor(photo))
+        for name, fn in all_models.items():
+            out = fn(photo)
+            outputs[name].append(out)
+            with torch.no_grad():
+                feats = vgg(images.bgr_to_tensor(out))
+                totals[name]["style"] += float(loss.style_loss_of(feats))
+                totals[name]["content"] += float(loss.content_loss_of(feats, content_feats))
+    means = {name: {k: v / len(photos) for k, v in vals.items()} for name, vals in totals.items()}
+    return means, outputs
