@@ -177,6 +177,38 @@ def export(
 
 
 @app.command()
+def video(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Video file to stylise (.mp4, .mov, .mkv, .avi, ...)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Video file to write: .mp4, .m4v, .mov, .mkv or .avi."),
+    style: str = typer.Option(..., help="Style name (see `realtime styles`) or path to an .onnx file."),
+    scale: float = typer.Option(1.0, help="Run the network at this fraction of the size, then resize back (faster)."),
+    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
+    fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Leave the audio out (it is copied unchanged by default)."),
+    size: Optional[int] = typer.Option(None, metavar="LONG_SIDE", help="Long side of the output in pixels (default: input size)."),
+    overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
+    crf: int = typer.Option(18, help="x264 quality: lower is better and bigger; 18-23 is usual."),
+    preset: str = typer.Option("medium", help="x264 speed/size trade-off: ultrafast ... medium ... veryslow."),
+) -> None:
+    """Stylise a video file: every frame, same frame rate and size, audio copied; Ctrl-C keeps a playable part."""
+    from realtime import video as video_mod, zoo
+    from realtime.engine import Engine
+
+    model = zoo.resolve(style, fp16=fp16)
+    settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
+    job = video_mod.prepare(input_path, output, settings)
+    engine = Engine(model, device=device.value, scale=scale, notify=say)
+    try:
+        result = video_mod.stylise_video(job, engine, notify=say)
+    except video_mod.Interrupted as stop:
+        say(str(stop))
+        raise typer.Exit(130) from None
+    fps = f" at {result.fps:.3f} fps" if result.fps else ""
+    say(f"wrote {result.output}: {result.frames} frames, {result.width}x{result.height}{fps} "
+        f"({result.pix_fmt}, {engine.device}); " + ("; ".join(result.audio) if result.audio else "no audio in input"))
+
+
+@app.command()
 def styles(as_json: bool = typer.Option(False, "--json", help="Print the styles and their model cards as JSON.")) -> None:
     """List the installed styles with their model cards."""
     import json
@@ -358,7 +390,7 @@ def webcam(
     summary = webcam_mod.run_webcam(style, camera=camera, source=source, width=width, height=height,
                                     mirror=mirror, scale=scale, device=device.value, fp16=fp16, record=record,
                                     display=not no_display, max_frames=max_frames, snapshot_dir=snapshot_dir,
-                                    screenshot=screenshot, say=say)
+                                    screenshot=screenshot, say=say, notify=say_once())
     if summary.interrupted:
         say(f"interrupted; {len(summary.recordings)} recording(s) finalised")
     typer.echo(summary.line())

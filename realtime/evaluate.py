@@ -77,6 +77,7 @@ def read_frames(path: Path, max_frames: int | None = None, long_side: int | None
     import av
 
     from realtime.errors import UserError
+    from realtime.video import frame_to_bgr
 
     try:
         container = av.open(str(path))
@@ -87,12 +88,11 @@ def read_frames(path: Path, max_frames: int | None = None, long_side: int | None
             raise UserError(f"{path}: has no video stream")
         count = 0
         for frame in container.decode(video=0):
-            image = frame.to_ndarray(format="bgr24")
-            if long_side and max(image.shape[:2]) > long_side:
-                s = long_side / max(image.shape[:2])
-                image = cv2.resize(image, (round(image.shape[1] * s), round(image.shape[0] * s)),
-                                   interpolation=cv2.INTER_AREA)
-            yield image
+            size = None
+            if long_side and max(frame.width, frame.height) > long_side:
+                s = long_side / max(frame.width, frame.height)
+                size = (round(frame.width * s), round(frame.height * s))
+            yield frame_to_bgr(frame, size)
             count += 1
             if max_frames and count >= max_frames:
                 return

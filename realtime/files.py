@@ -13,23 +13,27 @@ from realtime.errors import UserError
 
 @contextlib.contextmanager
 def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds.
-
-    The temporary keeps the target's extension so writers that look at it (OpenCV, PyAV) still work.
-    """
-    target = Path(target)
-    parent = check_output_path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished file gets the usual permissions
+    """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
+    tmp = temp_beside(Path(target), suffix)
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temp_beside(target: Path, suffix: str | None = None) -> Path:
+    """A new hidden file next to `target` (same folder, so a rename is atomic), with normal permissions.
+
+    It keeps the target's extension so writers that look at it (OpenCV, PyAV) pick the right format.
+    """
+    parent = check_output_path(target)
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; a finished file gets the usual permissions
+    return Path(name)
 
 
 def check_output_path(target: Path) -> Path:

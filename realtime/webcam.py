@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 
 from realtime import capture as capture_mod
 from realtime.errors import UserError
-from realtime.files import atomic_path, check_output_path, check_writable_dir
+from realtime.files import atomic_path, check_output_path, check_writable_dir, temp_beside
 
 WINDOW = "realtime"
 ESC = 27
@@ -288,17 +287,12 @@ class Recorder:
         self.frames = 0
         self._writer = None
         self._pending: list[tuple[float, np.ndarray]] = []
-        parent = check_output_path(self.path)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=parent)
-        os.close(fd)
-        self._tmp = Path(name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes 0600; a video should be readable like any file
+        self._tmp = temp_beside(self.path)
 
     def _open(self, size: tuple[int, int]) -> None:
         fps = self.fps if self.fps and self.fps > 0 else 30.0
-        self.fps = round(min(max(fps, 1.0), 240.0), 3)
+        # Two decimals: MPEG-4 part 2 needs a time base denominator <= 65535, which 3 decimals can exceed.
+        self.fps = round(min(max(fps, 1.0), 240.0), 2)
         writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
         if not writer.isOpened():
             self._tmp.unlink(missing_ok=True)

@@ -574,3 +574,13 @@ def test_paced_source_plays_like_a_camera(shared):
         cap.stop()
     assert first.image.shape == (90, 160, 3)
     assert second.index - first.index >= 8 and cap.dropped >= 7
+
+
+@pytest.mark.parametrize("fps", [153.234, 72.631, 29.97, 240.0])
+def test_recorder_opens_at_any_measured_rate(tmp_path, fps):
+    """MPEG-4 part 2 refuses time bases finer than 1/65535: rates like 153.234 must still record."""
+    recorder = Recorder(tmp_path / "r.mp4", fps=fps)
+    for _ in range(3):
+        recorder.write(np.zeros((90, 160, 3), np.uint8))
+    assert recorder.finish() == tmp_path / "r.mp4"
+    assert cv2.VideoCapture(str(tmp_path / "r.mp4")).isOpened()
