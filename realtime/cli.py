@@ -77,6 +77,7 @@ def gatys(
     device: Device = typer.Option(Device.auto, help="auto uses CUDA when PyTorch sees a GPU."),
     seed: int = typer.Option(0, help="Seed for --init noise."),
     vgg: Optional[Path] = typer.Option(None, help="Local VGG19 weights; also REALTIME_VGG."),
+    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
 ) -> None:
     """Stylise one still by optimisation (Gatys et al.): slow, best quality."""
     from realtime import gatys as gatys_mod, images, progress
@@ -106,6 +107,13 @@ def gatys(
                 f"{int(parts['size'])}px style {parts['style']:.1f} content {parts['content']:.1f} tv {parts['tv']:.1f}"))
 
         result = gatys_mod.stylise(content_img, style_img, features, settings, dev, on_step)
+    if preserve_color:  # on the final result: the photo's colours, the optimised lightness
+        import cv2
+
+        from realtime.blend import preserve_color as keep_colours
+
+        h, w = result.image.shape[:2]
+        result.image = keep_colours(cv2.resize(content_img, (w, h), interpolation=cv2.INTER_AREA), result.image)
     images.write_bgr(output, result.image)
     say(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}); style loss "
         f"{result.photo_style_loss:.1f} (photo) -> {result.final['style']:.1f}")
@@ -189,15 +197,19 @@ def video(
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
     crf: int = typer.Option(18, help="x264 quality: lower is better and bigger; 18-23 is usual."),
     preset: str = typer.Option("medium", help="x264 speed/size trade-off: ultrafast ... medium ... veryslow."),
+    strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
+    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
 ) -> None:
     """Stylise a video file: every frame, same frame rate and size, audio copied; Ctrl-C keeps a playable part."""
     from realtime import video as video_mod, zoo
+    from realtime.blend import check_strength
     from realtime.engine import Engine
 
+    check_strength(strength)
     model = zoo.resolve(style, fp16=fp16)
     settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
     job = video_mod.prepare(input_path, output, settings)
-    engine = Engine(model, device=device.value, scale=scale, notify=say)
+    engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
     try:
         result = video_mod.stylise_video(job, engine, notify=say)
     except video_mod.Interrupted as stop:
@@ -236,14 +248,18 @@ def image(
     scale: float = typer.Option(1.0, help="Process at this fraction of the size, then resize back."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
+    strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
+    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
 ) -> None:
     """Stylise still images with a fast network; results keep the input size."""
     from realtime import stills, zoo
+    from realtime.blend import check_strength
     from realtime.engine import Engine
 
+    check_strength(strength)
     model = zoo.resolve(style, fp16=fp16)
     files = stills.collect_inputs(inputs)
-    engine = Engine(model, device=device.value, scale=scale, notify=say)
+    engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
     pairs = stills.plan_outputs(files, output)
     stills.stylise_files(engine, pairs, on_done=lambda src, dst: say(f"{src} -> {dst}"))
 
@@ -382,15 +398,18 @@ def webcam(
     max_frames: int = typer.Option(0, help="Stop after this many frames (0: no limit)."),
     snapshot_dir: Optional[Path] = typer.Option(None, help="Folder for snapshots (keys c / space) and r recordings; default here."),
     screenshot: Optional[Path] = typer.Option(None, hidden=True, help="Save the last shown frame, overlay included, as PNG."),
+    strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); keys [ and ] step it."),
+    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only (key k toggles)."),
 ) -> None:
     """Stylise a webcam (or a video played as one) live. Keys: n/p style, 1-9 style by number, m mirror,
-    s side by side, c/space snapshot, r record, q/Esc quit."""
+    s side by side, c/space snapshot, r record, k keep colours, [ / ] less / more style, q/Esc quit."""
     from realtime import webcam as webcam_mod
 
     summary = webcam_mod.run_webcam(style, camera=camera, source=source, width=width, height=height,
                                     mirror=mirror, scale=scale, device=device.value, fp16=fp16, record=record,
                                     display=not no_display, max_frames=max_frames, snapshot_dir=snapshot_dir,
-                                    screenshot=screenshot, say=say, notify=say_once())
+                                    screenshot=screenshot, say=say, notify=say_once(), strength=strength,
+                                    preserve_color=preserve_color)
     if summary.interrupted:
         say(f"interrupted; {len(summary.recordings)} recording(s) finalised")
     typer.echo(summary.line())

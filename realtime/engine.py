@@ -15,6 +15,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from realtime.blend import blend, check_strength
 from realtime.errors import UserError
 
 CUDA = "CUDAExecutionProvider"
@@ -103,12 +104,17 @@ class Engine:
 
     `scale` < 1 runs the network on a smaller copy and resizes back: the main speed lever on CPUs.
     On CUDA, IO binding moves each frame across the bus once each way.
+    `strength` (0..1) and `preserve_color` post-process each result against its input
+    (realtime.blend); both are plain attributes, changeable between frames (the webcam keys).
     """
 
     def __init__(self, model: Path | str, device: str = "auto", scale: float = 1.0,
-                 notify: Callable[[str], None] = lambda msg: None):
+                 notify: Callable[[str], None] = lambda msg: None, strength: float = 1.0,
+                 preserve_color: bool = False):
         if not 0.05 <= scale <= 4:
             raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
+        self.strength = check_strength(strength)
+        self.preserve_color = preserve_color
         self.session = make_session(Path(model), device, notify)
         self.info = read_info(self.session, Path(model))
         self.scale = scale
@@ -163,4 +169,6 @@ class Engine:
         out = self.postprocess(self.run_tensor(blob), size)
         if out.shape[:2] != frame.shape[:2]:
             out = cv2.resize(out, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if self.preserve_color or self.strength != 1.0:
+            out = blend(frame, out, self.strength, keep_color=self.preserve_color)
         return out

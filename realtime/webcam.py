@@ -6,7 +6,8 @@ then kept. The window is behind a small `Display` interface so the loop runs hea
 --no-display) and under test with scripted key presses.
 
 Hotkeys: n / p (or right / left) next / previous style, 1-9 style by number, m mirror, s side by side with the camera
-image, c or space snapshot PNG, r recording on / off, q or Esc quit (closing the window quits too).
+image, c or space snapshot PNG, r recording on / off, k keep the camera's colours on / off, [ / ] less / more
+style (strength down / up by 0.25), q or Esc quit (closing the window quits too).
 
 Recording (`--record` or r) writes the stylised frames (mirrored when the view is, without the
 overlay and without the side-by-side original, so the size never changes mid-file) with OpenCV's
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 
 from realtime import capture as capture_mod
+from realtime.blend import STRENGTH_STEP, check_strength
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_output_path, check_writable_dir, temp_beside
 
@@ -357,6 +359,8 @@ class LiveOptions:
     snapshot_dir: Path = Path(".")
     screenshot: Optional[Path] = None  # save the last view exactly as shown (overlay included)
     overlay: bool = True
+    strength: float = 1.0  # style strength 0..1 ([ and ]), applied by every style's engine
+    preserve_color: bool = False  # keep the camera's colours (k)
 
 
 @dataclass
@@ -427,6 +431,8 @@ class LiveLoop:
         self.clock = clock
         self.mirror = options.mirror
         self.side_by_side = options.side_by_side
+        self.strength = options.strength
+        self.preserve_color = options.preserve_color
         self.meter = FpsMeter()
         self.recorder: Optional[Recorder] = None
         self.summary = Summary()
@@ -458,6 +464,13 @@ class LiveLoop:
         elif ch == "s":
             self.side_by_side = not self.side_by_side
             self.say(f"side by side {'on' if self.side_by_side else 'off'}")
+        elif ch == "k":
+            self.preserve_color = not self.preserve_color
+            self.say(f"keep colours {'on' if self.preserve_color else 'off'}")
+        elif ch in ("[", "]"):
+            step = STRENGTH_STEP if ch == "]" else -STRENGTH_STEP
+            self.strength = min(1.0, max(0.0, self.strength + step))
+            self.say(f"strength {self.strength:.2f}")
         elif ch in ("c", " "):
             self.snapshot()
         elif ch == "r":
@@ -511,7 +524,9 @@ class LiveLoop:
         """One frame: stylise, record, and return the view to show (None when nothing is shown)."""
         if self.mirror:
             image = cv2.flip(image, 1)
-        styled = self.styles.engine()(image)
+        engine = self.styles.engine()
+        engine.strength, engine.preserve_color = self.strength, self.preserve_color  # engines are per style
+        styled = engine(image)
         now = self.clock()
         self.meter.tick(now)
         if self.recorder is not None:
@@ -526,6 +541,8 @@ class LiveLoop:
         style = self.styles.current.name
         lines = [f"{fps:.1f} fps" if fps else "-- fps",
                  f"{style} [{self.styles.index + 1}/{len(self.styles)}]"]
+        if self.strength != 1.0 or self.preserve_color:
+            lines.append(f"strength {self.strength:.2f}" + (", colour kept" if self.preserve_color else ""))
         return draw_overlay(clean, lines, self.recorder is not None)
 
     def _next_frame(self):
@@ -598,7 +615,8 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
                scale: float = 1.0, device: str = "auto", fp16: bool = False, record: Optional[Path] = None,
                display: bool = True, max_frames: int = 0, snapshot_dir: Optional[Path] = None,
                screenshot: Optional[Path] = None, say: Callable[[str], None] = lambda msg: None,
-               notify: Optional[Callable[[str], None]] = None) -> Summary:
+               notify: Optional[Callable[[str], None]] = None, strength: float = 1.0,
+               preserve_color: bool = False) -> Summary:
     """What `realtime webcam` does; the CLI only parses options and prints the summary.
 
     `notify` gets the engines' device notices; by default `say`, each distinct notice once (every
@@ -612,6 +630,7 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
         raise UserError(f"--max-frames {max_frames}: use 0 (no limit) or more")
     if not 0.05 <= scale <= 4:
         raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
+    check_strength(strength)
     entries = style_entries(styles, fp16=fp16)
     if record is not None:
         check_record_path(record)
@@ -641,6 +660,7 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
         cap.stop()
         raise
     options = LiveOptions(mirror=mirror, max_frames=max_frames, record=record,
-                          snapshot_dir=snapshot_dir or Path("."), screenshot=screenshot)
+                          snapshot_dir=snapshot_dir or Path("."), screenshot=screenshot, strength=strength,
+                          preserve_color=preserve_color)
     cap.start()
     return LiveLoop(cap, style_set, shown, options, say).run()
