@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,32 @@ def tiny_onnx(tiny_checkpoint) -> Path:
     out = tiny_checkpoint.parent / "tiny.onnx"
     export(tiny_checkpoint, out)
     return out
+
+
+@pytest.fixture
+def xvfb():
+    """A private X server on a display number it picks itself (-displayfd); yields DISPLAY."""
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb not installed (apt-get install xvfb): the window test needs an X server")
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(write_fd)
+    try:
+        number = b""
+        deadline = time.monotonic() + 30
+        while not number.endswith(b"\n") and time.monotonic() < deadline and proc.poll() is None:
+            chunk = os.read(read_fd, 16)
+            if not chunk:
+                break
+            number += chunk
+        if not number.strip():
+            pytest.skip(f"Xvfb did not start: {proc.stderr.read().decode(errors='replace')[-300:] if proc.poll() is not None else 'no display number'}")
+        yield f":{number.decode().strip()}"
+    finally:
+        os.close(read_fd)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
