@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -33,3 +34,9 @@ def assert_clean_error(result: Result, *needles: str) -> None:
     assert len(errors) == 1, result.stderr
     for needle in needles:
         assert needle in errors[0], errors[0]
+
+
+def ctrl_c_works() -> None:
+    """preexec_fn for children that a test will Ctrl-C: a child of a background job starts with SIGINT
+    ignored, and Python then never raises KeyboardInterrupt; give it the default disposition back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -20,7 +20,7 @@ from realtime.errors import UserError
 from realtime.losses import GATYS_CONTENT, GATYS_STYLE, TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.transformer import TransformerNet
 from tests.conftest import EVAL, STYLES, TRAIN
-from tests.helpers import assert_clean_error, cli
+from tests.helpers import assert_clean_error, cli, ctrl_c_works
 
 
 def test_weights_are_the_original_vgg19(vgg_weights):
@@ -154,7 +154,7 @@ def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, vgg_weights, shared):
     cmd = [sys.executable, "-m", "realtime", "train", STYLES / "udnie.jpg", "--data", EVAL, "--name", "udnie",
            "--out-dir", tmp_path, "--steps", 100000, "--batch-size", 1, "--image-size", 48, "--width", 4,
            "--device", "cpu", "--preview-every", 0]
-    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
     deadline = time.time() + 240
     ckpt = tmp_path / "udnie.ckpt"
     time.sleep(25)  # start-up (torch import, VGG load) and some steps
@@ -164,6 +164,9 @@ def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, vgg_weights, shared):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             continue
+    if proc.poll() is None:  # never leave a 100000-step run behind, whatever happened
+        proc.kill()
+        proc.wait()
     stderr = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "--resume" in stderr

@@ -17,7 +17,7 @@ import pytest
 from realtime import video
 from realtime.errors import UserError
 from tests.conftest import VIDEO
-from tests.helpers import REPO, assert_clean_error, cli
+from tests.helpers import REPO, assert_clean_error, cli, ctrl_c_works
 
 FAST = ("--device", "cpu", "--scale", "0.25", "--preset", "ultrafast")  # the network at 160x90: seconds, not minutes
 
@@ -158,7 +158,7 @@ def test_ctrl_c_leaves_a_playable_partial_file(tiny_onnx, tmp_path, shared):
     # a child of a non-interactive shell may inherit SIGINT ignored; give it the default so Python handles it
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env={**os.environ, "COLUMNS": "200"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=ctrl_c_works)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         partial = [p for p in tmp_path.glob(".partial.*.mp4") if p.stat().st_size > 150_000]

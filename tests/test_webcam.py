@@ -22,7 +22,7 @@ from realtime.engine import Engine
 from realtime.errors import UserError
 from realtime.webcam import LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, style_entries
 from tests.conftest import VIDEO
-from tests.helpers import REPO, Result, assert_clean_error, cli
+from tests.helpers import REPO, Result, assert_clean_error, cli, ctrl_c_works
 
 OFFICE = VIDEO / "office.mp4"
 
@@ -120,7 +120,7 @@ class Running:
 
     def __init__(self, *args: object, env: dict[str, str] | None = None, cwd: Path | None = None):
         self.proc = subprocess.Popen([sys.executable, "-m", "realtime", *map(str, args)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=cwd,
+                                     stderr=subprocess.PIPE, text=True, cwd=cwd, preexec_fn=ctrl_c_works,
                                      env={**os.environ, "COLUMNS": "200", **(env or {})})
         self.lines: list[str] = []
         self.out: list[str] = []
