@@ -195,7 +195,6 @@ def video(
     no_audio: bool = typer.Option(False, "--no-audio", help="Leave the audio out (it is copied unchanged by default)."),
     size: Optional[int] = typer.Option(None, metavar="LONG_SIDE", help="Long side of the output in pixels (default: input size)."),
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
-    preview: bool = typer.Option(False, help="Show the frames in a window as they are made (when there is a display); q stops early."),
     crf: int = typer.Option(18, help="x264 quality: lower is better and bigger; 18-23 is usual."),
     preset: str = typer.Option("medium", help="x264 speed/size trade-off: ultrafast ... medium ... veryslow."),
     strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
@@ -212,33 +211,13 @@ def video(
     job = video_mod.prepare(input_path, output, settings)
     engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
     try:
-        result = video_mod.stylise_video(job, _with_preview(engine) if preview else engine, notify=say)
+        result = video_mod.stylise_video(job, engine, notify=say)
     except video_mod.Interrupted as stop:
         say(str(stop))
         raise typer.Exit(130) from None
     fps = f" at {result.fps:.3f} fps" if result.fps else ""
     say(f"wrote {result.output}: {result.frames} frames, {result.width}x{result.height}{fps} "
         f"({result.pix_fmt}, {engine.device}); " + ("; ".join(result.audio) if result.audio else "no audio in input"))
-
-
-def _with_preview(engine: Callable) -> Callable:
-    """Wrap the engine so each stylised frame is also shown; q, Esc or closing the window stops early."""
-    from realtime.webcam import WindowDisplay
-
-    try:
-        window = WindowDisplay("realtime video")
-    except UserError:
-        say("no display: writing the video without a preview window")
-        return engine
-
-    def stylise(frame):  # noqa: ANN001, ANN202 - runs on the main thread, where OpenCV windows must live
-        out = engine(frame)
-        window.show(out)
-        if window.poll_key() in (ord("q"), 27) or window.closed:
-            raise KeyboardInterrupt  # the video's own Ctrl-C path: a playable partial file
-        return out
-
-    return stylise
 
 
 @app.command()

@@ -301,23 +301,3 @@ def test_retimer_puts_decode_order_times_back_in_display_order():
     got += [t for t, _ in retimer.flush()]
     assert got == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
 
-
-def test_preview_window_under_xvfb(tiny_onnx, tmp_path, shared, xvfb):
-    """--preview shows the frames while encoding; the file is complete and the same as without it."""
-    out = tmp_path / "preview.mp4"
-    result = cli("video", VIDEO / "traffic.mp4", "-o", out, "--style", tiny_onnx, "--size", 160, "--preview",
-                 env={"DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb"})
-    assert result.code == 0, result.stderr
-    assert "without a preview window" not in result.stderr
-    assert av.open(str(out)).streams.video[0].frames == 914
-
-
-def test_preview_without_a_display_says_so_and_still_writes(tiny_onnx, tmp_path, shared):
-    out = tmp_path / "nodisplay.mp4"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.run([sys.executable, "-m", "realtime", "video", str(VIDEO / "traffic.mp4"), "-o", str(out),
-                           "--style", str(tiny_onnx), "--size", "96", "--preview"],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    assert "no display: writing the video without a preview window" in proc.stderr
-    assert out.is_file()
