@@ -179,7 +179,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     t0 = time.time()
     interrupted = False
 
-    def write(final: bool) -> None:
+    def write() -> None:
         if not ddp.main:
             return
         checkpoint.save(ckpt_path, model, optimizer, step, config, losses)
@@ -219,17 +219,17 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                 if ddp.main and settings.preview_every and step % settings.preview_every == 0:
                     _preview(model, preview_photo, out_dir / "previews" / f"{settings.name}-{step:06d}.png")
                 if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
-                    write(final=False)
+                    write()
     except KeyboardInterrupt:
         interrupted = True
-        write(final=False)
+        write()
         if ddp.main:
             progress.STDERR.print(f"interrupted at step {step}: checkpoint saved to {ckpt_path}; "
                                   f"continue with --resume {ckpt_path}")
         raise
     finally:
         source.close()
-    write(final=True)
+    write()
     if ddp.world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -148,6 +148,11 @@ def ensure_weights(local: Path | str | None = None) -> WeightsFile:
         return _convert_and_cache(h5, target)
 
 
+def deepest(taps: list[str]) -> str:
+    """The tap furthest into the network: the convs up to it are all that must run."""
+    return max(taps, key=lambda t: LAYERS.index("conv" + t.removeprefix("relu")))
+
+
 def layer_names(last: str) -> list[str]:
     """The conv layers VGG19 runs through to reach `last` (e.g. 'relu4_1' or 'conv4_1')."""
     conv = "conv" + last.removeprefix("relu").removeprefix("conv")
@@ -167,8 +172,7 @@ class VGG19Features(nn.Module):
     def __init__(self, state: dict[str, torch.Tensor], taps: list[str]):
         super().__init__()
         self.taps = list(dict.fromkeys(taps))
-        deepest = max(self.taps, key=lambda t: LAYERS.index("conv" + t.removeprefix("relu")))
-        names = layer_names(deepest)
+        names = layer_names(deepest(self.taps))
         self.convs = nn.ModuleDict()
         for name in names:
             block = int(name[4])
@@ -209,7 +213,7 @@ def load_features(taps: list[str], local: Path | str | None = None) -> tuple[VGG
         state = torch.load(weights.path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file
         raise UserError(f"{weights.path}: cannot load VGG19 weights ({exc}); delete it and run `realtime weights`") from exc
-    missing = [n for n in layer_names(max(taps, key=lambda t: LAYERS.index("conv" + t.removeprefix("relu"))))
+    missing = [n for n in layer_names(deepest(taps))
                if f"{n}.weight" not in state]
     if missing:
         raise UserError(f"{weights.path}: VGG19 state dict lacks layers {', '.join(missing)}")
