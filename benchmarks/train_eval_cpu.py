@@ -17,6 +17,7 @@ from pathlib import Path
 from realtime import bench, checkpoint, images
 from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.train import TrainSettings, mean_losses, train
+from realtime.transformer import defaults
 from realtime.vgg import load_features
 
 
@@ -27,6 +28,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--arch", choices=["full", "lite"], default="full")
+    parser.add_argument("--blocks", type=int, default=None, help="default: 5 full, 4 lite")
     parser.add_argument("--work", type=Path, default=Path("/tmp/realtime-train-eval"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -34,7 +37,8 @@ def main() -> None:
     style_path = args.shared / "data" / "styles" / f"{args.style}.jpg"
     settings = TrainSettings(style_image=str(style_path), data=str(args.shared / "data" / "train"), name=args.style,
                              out_dir=str(args.work), steps=args.steps, batch_size=4, image_size=args.image_size,
-                             style_size=2 * args.image_size, width=args.width, preview_every=0,
+                             style_size=2 * args.image_size, width=args.width, arch=args.arch,
+                             blocks=args.blocks if args.blocks is not None else defaults(args.arch)[1], preview_every=0,
                              checkpoint_every=0, device="cpu")
     untrained = train(TrainSettings(**{**settings.__dict__, "steps": 0, "name": args.style + "-untrained"}))
     start = time.time()
@@ -55,7 +59,8 @@ def main() -> None:
         print(f"{name:<22} {vals['style']:>10.1f} {vals['content']:>10.1f}")
     result = {"settings": settings.__dict__, "train_seconds": round(seconds, 1), "eval_photos": len(photos),
               "losses": rows, "machine": bench.machine(),
-              "command": f"python benchmarks/train_eval_cpu.py --shared {args.shared} --steps {args.steps} --out {args.out}"}
+              "command": f"python benchmarks/train_eval_cpu.py --shared {args.shared} --steps {args.steps} "
+                         f"--image-size {args.image_size} --width {args.width} --arch {args.arch} --out {args.out}"}
     args.out.write_text(json.dumps(result, indent=2))
 
 

@@ -25,6 +25,7 @@ def save(path: Path, model: TransformerNet, optimizer: torch.optim.Optimizer | N
         "step": step,
         "width": model.width,
         "blocks": model.blocks,
+        "arch": model.arch,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
         "config": config,
@@ -49,6 +50,7 @@ def load(path: Path | str) -> dict[str, Any]:
 
 def load_model(path: Path | str) -> tuple[TransformerNet, dict[str, Any]]:
     payload = load(path)
-    model = TransformerNet(width=int(payload["width"]), blocks=int(payload["blocks"]))
+    model = TransformerNet(width=int(payload["width"]), blocks=int(payload["blocks"]),
+                           arch=str(payload.get("arch", "full")))
     model.load_state_dict(payload["model"])
     return model.eval(), payload

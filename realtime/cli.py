@@ -25,6 +25,21 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+STABILIZE_HELP = ("Against flicker: blend each frame with the previous output moved by optical flow, "
+                  "0 (off) to 1 (steadiest); 0.7 cuts the warping error by about 80%.")
+
+
+class Net(str, Enum):
+    auto = "auto"
+    full = "full"
+    lite = "lite"
+
+
+class Arch(str, Enum):
+    full = "full"
+    lite = "lite"
+
+
 class Optimizer(str, Enum):
     lbfgs = "lbfgs"
     adam = "adam"
@@ -133,7 +148,10 @@ def train(
     content_weight: float = typer.Option(1.0, help="Weight of the relu2_2 content loss."),
     tv_weight: float = typer.Option(0.1, help="Weight of total variation."),
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
-    width: int = typer.Option(32, help="Channels of the first layer: 32 is Johnson's net, 16 a 4x cheaper one."),
+    arch: Arch = typer.Option(Arch.full, help="full: Johnson's net (GPUs); lite: the CPU net, about 40x fewer multiply-adds."),
+    width: Optional[int] = typer.Option(None, help="Channels of the first layer (default: 32 full, 16 lite); 16 makes full 4x cheaper."),
+    blocks: Optional[int] = typer.Option(None, help="Residual blocks (default: 5 full, 4 lite)."),
+    stability_weight: float = typer.Option(0.0, help="Weight of the stability term (Gupta et al. 2017): less flicker on video; try 0.1."),
     resume: Optional[Path] = typer.Option(None, help="Continue from this checkpoint."),
     seed: int = typer.Option(0, help="Seed for weights and crops."),
     checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
@@ -146,12 +164,20 @@ def train(
 
     if not _valid_name(name):
         raise UserError(f"--name {name!r}: use letters, digits, _ and - only")
-    if steps < 1 or batch_size < 1 or image_size < 32 or width < 4:
-        raise UserError("--steps and --batch-size must be positive, --image-size at least 32, --width at least 4")
+    from realtime.transformer import defaults
+
+    width = width or defaults(arch.value)[0]
+    blocks = blocks if blocks is not None else defaults(arch.value)[1]
+    if steps < 1 or batch_size < 1 or image_size < 32 or width < 4 or blocks < 0:
+        raise UserError("--steps and --batch-size must be positive, --image-size at least 32, --width at least 4, "
+                        "--blocks not negative")
+    if stability_weight < 0:
+        raise UserError(f"--stability-weight {stability_weight}: use 0 (off) or a positive weight such as 0.1")
     settings = train_mod.TrainSettings(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
         batch_size=batch_size, image_size=image_size, style_size=style_size, style_weight=style_weight,
-        content_weight=content_weight, tv_weight=tv_weight, lr=lr, width=width, seed=seed,
+        content_weight=content_weight, tv_weight=tv_weight, lr=lr, width=width, blocks=blocks, arch=arch.value,
+        stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, preview_every=preview_every, device=device.value,
         vgg=str(vgg) if vgg else None)
     try:
@@ -169,18 +195,39 @@ def _valid_name(name: str) -> bool:
 
 @app.command()
 def export(
-    checkpoint: Path = typer.Argument(..., help="A .ckpt written by `realtime train`."),
-    output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write."),
+    checkpoint: Path = typer.Argument(..., help="A .ckpt written by `realtime train` (with --int8 also an fp32 .onnx to quantise)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write (the int8 file when quantising an .onnx)."),
     fp16: bool = typer.Option(False, help="Half-precision convolutions (instance norm stays float32): for GPUs."),
     opset: int = typer.Option(17, help="ONNX opset, 17 or newer."),
+    int8: bool = typer.Option(False, "--int8", help="Also write NAME.int8.onnx: int8 convolutions (QDQ) calibrated on real frames, for CPUs."),
+    calibration: Optional[Path] = typer.Option(None, help="With --int8: a folder of photos (or a video) to calibrate on; default: the bundled sample clip."),
+    int8_output: Optional[Path] = typer.Option(None, help="With --int8: where the int8 file goes (default: NAME.int8.onnx beside -o)."),
 ) -> None:
     """Export a trained network to ONNX (dynamic height and width), checked against PyTorch."""
-    from realtime import export as export_mod
+    from realtime import export as export_mod, quantize
 
+    if (calibration or int8_output) and not int8:
+        raise UserError("--calibration and --int8-output only apply with --int8")
+    if int8 and fp16:
+        raise UserError("--int8 quantises the fp32 export; leave out --fp16")
+    if checkpoint.suffix == ".onnx":
+        if not int8:
+            raise UserError(f"{checkpoint}: an .onnx file can only be quantised (add --int8); export a .ckpt otherwise")
+        if int8_output:
+            raise UserError("--int8-output: when quantising an .onnx file, -o already names the int8 file")
+        say(quantize.quantize(checkpoint, output, calibration).line())
+        return
+    target = int8_output or quantize.int8_path(output)
+    if int8:  # fail before the export, not after it
+        from realtime.files import check_output_path
+
+        check_output_path(target)
     report = export_mod.export(checkpoint, output, fp16=fp16, opset=opset)
     errors = ", ".join(f"{k} {v:.2g}" for k, v in report.max_abs_error.items())
     say(f"wrote {report.path} (opset {report.opset}, {'fp16' if fp16 else 'fp32'}); "
         f"max |onnxruntime - PyTorch| in 0-255 units: {errors}")
+    if int8:
+        say(quantize.quantize(report.path, target, calibration).line())
     say(export_mod.RUNTIME_HINTS.format(path=report.path))
 
 
@@ -192,6 +239,7 @@ def video(
     scale: float = typer.Option(1.0, help="Run the network at this fraction of the size, then resize back (faster)."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
+    net: Net = typer.Option(Net.auto, help="auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Leave the audio out (it is copied unchanged by default)."),
     size: Optional[int] = typer.Option(None, metavar="LONG_SIDE", help="Long side of the output in pixels (default: input size)."),
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
@@ -199,19 +247,22 @@ def video(
     preset: str = typer.Option("medium", help="x264 speed/size trade-off: ultrafast ... medium ... veryslow."),
     strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
     preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
+    stabilize: float = typer.Option(0.0, metavar="S", help=STABILIZE_HELP),
 ) -> None:
     """Stylise a video file: every frame, same frame rate and size, audio copied; Ctrl-C keeps a playable part."""
     from realtime import video as video_mod, zoo
     from realtime.blend import check_strength
-    from realtime.engine import Engine
+    from realtime.engine import Engine, runs_on_cpu
+    from realtime.stabilize import Stabilized, check_amount
 
     check_strength(strength)
-    model = zoo.resolve(style, fp16=fp16)
+    check_amount(stabilize)
+    model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, notify=say)
     settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
     job = video_mod.prepare(input_path, output, settings)
     engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
     try:
-        result = video_mod.stylise_video(job, engine, notify=say)
+        result = video_mod.stylise_video(job, Stabilized(engine, stabilize) if stabilize else engine, notify=say)
     except video_mod.Interrupted as stop:
         say(str(stop))
         raise typer.Exit(130) from None
@@ -248,16 +299,17 @@ def image(
     scale: float = typer.Option(1.0, help="Process at this fraction of the size, then resize back."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
+    net: Net = typer.Option(Net.auto, help="auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."),
     strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
     preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
 ) -> None:
     """Stylise still images with a fast network; results keep the input size."""
     from realtime import stills, zoo
     from realtime.blend import check_strength
-    from realtime.engine import Engine
+    from realtime.engine import Engine, runs_on_cpu
 
     check_strength(strength)
-    model = zoo.resolve(style, fp16=fp16)
+    model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, notify=say)
     files = stills.collect_inputs(inputs)
     engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
     pairs = stills.plan_outputs(files, output)
@@ -277,6 +329,7 @@ def evaluate(
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write all figures as JSON."),
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet PNG (photo | model | model ...)."),
+    stabilize: float = typer.Option(0.0, metavar="S", help="Also measure each model with `--stabilize S` on the clip."),
 ) -> None:
     """Measure models: VGG style/content losses on photos, warping error (flicker) on a clip, fps."""
     import json
@@ -286,7 +339,9 @@ def evaluate(
     from realtime import evaluate as ev, images, zoo
     from realtime.engine import Engine
     from realtime.files import atomic_path
+    from realtime.stabilize import Stabilizer, check_amount
 
+    check_amount(stabilize)
     if photos is None and clip is None:
         raise UserError("give --photos DIR (with --style-image) and/or --clip VIDEO")
     if photos is not None and style_image is None:
@@ -313,20 +368,27 @@ def evaluate(
             grid = ev.contact_sheet([[outputs[n][i] for n in names] for i in range(len(files))], names)
             images.write_bgr(sheet, grid)
     temporal = {}
+    steady = f"steady {stabilize:g}"
     if clip is not None:
+        frames = list(ev.read_frames(clip, max_frames, clip_size))
         for name, engine in engines.items():
-            temporal[name] = ev.temporal(ev.read_frames(clip, max_frames, clip_size), engine)
-        result["clip"] = {"path": str(clip), "frames": max_frames, "long_side": clip_size,
+            post = {steady: Stabilizer(stabilize)} if stabilize else {}
+            for variant, t in ev.temporal_variants(frames, engine, post).items():
+                temporal[name if variant == "per-frame" else f"{name} + {variant}"] = t
+        result["clip"] = {"path": str(clip), "frames": len(frames), "long_side": clip_size, "stabilize": stabilize,
                           "results": {n: {k: v for k, v in vars(t).items() if k != "per_pair"} for n, t in temporal.items()}}
-        for col in ("warping error", "input floor", "fps"):
+        for col in ("warping error", "input floor", "fps") + (("steady ms",) if stabilize else ()):
             table.add_column(col, justify="right")
-    for name in (["photo"] if photos is not None else []) + list(engines):
+    names = list(engines) if clip is None else list(temporal)
+    for name in (["photo"] if photos is not None else []) + names:
         row = [name]
         if photos is not None:
-            row += [f"{losses[name]['style']:.1f}", f"{losses[name]['content']:.1f}"]
+            row += [f"{losses[name]['style']:.1f}", f"{losses[name]['content']:.1f}"] if name in losses else ["", ""]
         if clip is not None:
             t = temporal.get(name)
             row += [f"{t.warping_error:.5f}", f"{t.input_warping_error:.5f}", f"{t.fps:.1f}"] if t else ["", "", ""]
+            if stabilize:
+                row.append(f"{t.post_ms:.1f}" if t and t.post_ms else "")
         table.add_row(*row)
     STDOUT.print(table)
     if json_path:
@@ -393,6 +455,7 @@ def webcam(
     scale: float = typer.Option(1.0, help="Run the network at this fraction of the size: the speed lever on CPUs."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     fp16: bool = typer.Option(False, help="Use the styles' half-precision copies when there are any (GPUs)."),
+    net: Net = typer.Option(Net.auto, help="auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."),
     record: Optional[Path] = typer.Option(None, help="Record the stylised frames to this .mp4 from the start (key r toggles)."),
     no_display: bool = typer.Option(False, "--no-display", help="No window: run headless (a --source then processes every frame)."),
     max_frames: int = typer.Option(0, help="Stop after this many frames (0: no limit)."),
@@ -400,21 +463,49 @@ def webcam(
     screenshot: Optional[Path] = typer.Option(None, hidden=True, help="Save the last shown frame, overlay included, as PNG."),
     strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); keys [ and ] step it."),
     preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only (key k toggles)."),
+    stabilize: float = typer.Option(0.0, metavar="S", help=STABILIZE_HELP + " Key t toggles (0.7 when not given)."),
+    virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Also send the stylised frames to a virtual camera "
+                                     "for video calls (v4l2loopback on Linux, OBS on Windows/macOS; see the README)."),
+    virtual_device: Optional[str] = typer.Option(None, help="Which virtual camera, e.g. /dev/video9 (implies --virtual-cam)."),
 ) -> None:
     """Stylise a webcam (or a video played as one) live. Keys: n/p style, 1-9 style by number, m mirror,
-    s side by side, c/space snapshot, r record, k keep colours, [ / ] less / more style, q/Esc quit."""
+    s side by side, c/space snapshot, r record, k keep colours, [ / ] less / more style, t steady, q/Esc quit."""
     from realtime import webcam as webcam_mod
 
     summary = webcam_mod.run_webcam(style, camera=camera, source=source, width=width, height=height,
                                     mirror=mirror, scale=scale, device=device.value, fp16=fp16, record=record,
                                     display=not no_display, max_frames=max_frames, snapshot_dir=snapshot_dir,
                                     screenshot=screenshot, say=say, notify=say_once(), strength=strength,
-                                    preserve_color=preserve_color)
+                                    preserve_color=preserve_color, stabilize=stabilize,
+                                    virtual_cam=virtual_cam, virtual_device=virtual_device, net=net.value)
     if summary.interrupted:
         say(f"interrupted; {len(summary.recordings)} recording(s) finalised")
     typer.echo(summary.line())
     if summary.interrupted:
         raise typer.Exit(130)
+
+
+@app.command()
+def web(
+    port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on. Browsers allow the camera only on localhost or https."),
+) -> None:
+    """Serve the browser page: the styles on your webcam with onnxruntime-web (WebGPU, else WASM); Ctrl-C stops.
+
+    Needs web/ from the source checkout; runs `npm ci --prefix web` first when onnxruntime-web is missing."""
+    from realtime import webserve
+
+    server = webserve.make_server(host, port, say=say)
+    if not webserve.is_loopback(host):
+        say("note: browsers refuse the camera to plain-http pages from other machines; open the page on this one")
+    typer.echo(f"serving the page at {webserve.url(server)} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("stopped")
+        raise typer.Exit(130) from None
+    finally:
+        server.server_close()
 
 
 def _format_warning(message, category, filename, lineno, file=None, line=None) -> str:  # noqa: ANN001

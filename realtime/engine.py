@@ -65,6 +65,15 @@ def cuda_driver_present() -> bool:
         return False
 
 
+def runs_on_cpu(device: str) -> bool:
+    """Whether an Engine asked for `device` will run on the CPU (decides `--net auto`)."""
+    if device == "cpu":
+        return True
+    import onnxruntime as ort
+
+    return CUDA not in ort.get_available_providers() or not cuda_driver_present()
+
+
 def make_session(path: Path, device: str, notify: Callable[[str], None]):
     """Create the onnxruntime session on the device asked for and say which one it really got."""
     import onnxruntime as ort

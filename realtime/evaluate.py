@@ -69,6 +69,7 @@ class TemporalResult:
     skipped_cuts: int
     frames: int
     fps: float
+    post_ms: float = 0.0  # per frame, for a post-step such as the stabiliser
     per_pair: list[float] = field(default_factory=list)
 
 
@@ -100,28 +101,54 @@ def read_frames(path: Path, max_frames: int | None = None, long_side: int | None
 
 def temporal(frames: Iterable[np.ndarray], stylise: Stylise) -> TemporalResult:
     """Warping error of `stylise` over consecutive frames, beside the input's own."""
+    return temporal_variants(frames, stylise, {})["per-frame"]
+
+
+PostStep = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input frame, stylised) -> final frame
+
+
+def temporal_variants(frames: Iterable[np.ndarray], stylise: Stylise,
+                      post: dict[str, PostStep]) -> dict[str, TemporalResult]:
+    """Warping error of `stylise` ("per-frame") and of each post-step applied to its output (e.g. the
+    run-time stabiliser), from one pass of inference; a post-step's fps counts its own time too and its
+    `post_ms` is that time alone."""
     flow = FlowEstimator()
-    prev_in = prev_out = None
-    errors, floor = [], []
-    cuts = n = 0
-    busy = 0.0
+    names = ["per-frame", *post]
+    prev_in = None
+    prev_out: dict[str, np.ndarray] = {}
+    errors: dict[str, list[float]] = {n: [] for n in names}
+    floor: list[float] = []
+    spent = {n: 0.0 for n in names}
+    cuts = count = 0
     for frame in frames:
         t0 = time.perf_counter()
-        out = stylise(frame)
-        busy += time.perf_counter() - t0
-        n += 1
+        outs = {"per-frame": stylise(frame)}
+        spent["per-frame"] += time.perf_counter() - t0
+        for name, step in post.items():
+            t0 = time.perf_counter()
+            outs[name] = step(frame, outs["per-frame"])
+            spent[name] += time.perf_counter() - t0
+        count += 1
         if prev_in is not None:
             pair = flow.pair(prev_in, frame)
             if pair.mask.mean() < CUT_COVERAGE:
                 cuts += 1
             else:
-                errors.append(pair_error(prev_out, out, pair))
                 floor.append(pair_error(prev_in, frame, pair))
-        prev_in, prev_out = frame, out
-    if not errors:
-        return TemporalResult(float("nan"), float("nan"), 0, cuts, n, n / busy if busy else 0.0)
-    return TemporalResult(float(np.mean(errors)), float(np.mean(floor)), len(errors), cuts, n,
-                          n / busy if busy else 0.0, errors)
+                for name in names:
+                    errors[name].append(pair_error(prev_out[name], outs[name], pair))
+        prev_in, prev_out = frame, outs
+    results = {}
+    for name in names:
+        busy = spent["per-frame"] + (spent[name] if name != "per-frame" else 0.0)
+        fps = count / busy if busy else 0.0
+        post_ms = 1000 * spent[name] / count if name != "per-frame" and count else 0.0
+        if not errors[name]:
+            results[name] = TemporalResult(float("nan"), float("nan"), 0, cuts, count, fps, post_ms=post_ms)
+        else:
+            results[name] = TemporalResult(float(np.mean(errors[name])), float(np.mean(floor)), len(floor), cuts,
+                                           count, fps, post_ms=post_ms, per_pair=errors[name])
+    return results
 
 
 def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 256) -> np.ndarray:

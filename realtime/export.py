@@ -67,6 +67,7 @@ def metadata_for(payload: dict[str, Any], name: str, card: dict[str, Any] | None
         "realtime.pad_multiple": "1",  # the graph pads internally; any H, W works
         "realtime.precision": "fp16" if fp16 else "fp32",
         "realtime.width": str(payload["width"]),
+        "realtime.arch": str(payload.get("arch", "full")),
         "realtime.steps": str(payload["step"]),
     }
     if card is not None:

@@ -24,9 +24,14 @@ from realtime.errors import UserError
 from realtime.files import atomic_path, check_writable_dir
 from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.photos import BatchSource, find_photos
+from realtime.stability import StabilityLoss
 from realtime.transformer import TransformerNet
 from realtime.vgg import file_digest, load_features
 
+KINDS = {
+    "full": "realtime fast style network (Johnson et al. 2016, instance norm, upsample+conv)",
+    "lite": "realtime CPU style network (strided to 1/8 size, depthwise-separable residual blocks, upsample+conv)",
+}
 IO_CONVENTION = {"input": "input", "output": "output", "layout": "NCHW", "color_order": "RGB",
                  "value_range": "0-255", "dtype": "float32"}
 
@@ -47,6 +52,8 @@ class TrainSettings:
     lr: float = 1e-3
     width: int = 32
     blocks: int = 5
+    arch: str = "full"
+    stability_weight: float = 0.0
     seed: int = 0
     checkpoint_every: int = 500
     preview_every: int = 200
@@ -103,12 +110,14 @@ def _card(settings: TrainSettings, style_sha: str, vgg_sha: str, step: int, loss
           seconds: float, world: int, device: torch.device, interrupted: bool) -> dict[str, Any]:
     return {
         "name": settings.name,
-        "kind": "realtime fast style network (Johnson et al. 2016, instance norm, upsample+conv)",
+        "kind": KINDS[settings.arch],
+        "arch": settings.arch,
         "style_image": Path(settings.style_image).name,
         "style_image_sha256": style_sha,
         "vgg19_sha256": vgg_sha,
         "width": settings.width,
         "residual_blocks": settings.blocks,
+        "stability_weight": settings.stability_weight,
         "io": IO_CONVENTION,
         "steps": step,
         "interrupted": interrupted,
@@ -148,7 +157,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     vgg = vgg.to(device)
     loss_fn = PerceptualLoss(vgg, style, TRAIN_STYLE, TRAIN_CONTENT, settings.content_weight,
                              settings.style_weight, settings.tv_weight).to(device)
-    model = TransformerNet(settings.width, settings.blocks).to(device)
+    model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
+    stability = StabilityLoss() if settings.stability_weight > 0 else None
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         vgg.to(memory_format=torch.channels_last)
@@ -156,9 +166,10 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     start = 0
     if resume:
         payload = checkpoint.load(resume)
-        if (payload["width"], payload["blocks"]) != (settings.width, settings.blocks):
-            raise UserError(f"{resume}: checkpoint has width {payload['width']} and {payload['blocks']} blocks; "
-                            f"match it with --width")
+        got = (payload.get("arch", "full"), payload["width"], payload["blocks"])
+        if got != (settings.arch, settings.width, settings.blocks):
+            raise UserError(f"{resume}: checkpoint is arch {got[0]}, width {got[1]}, {got[2]} blocks; "
+                            f"match it with --arch, --width and --blocks")
         model.load_state_dict(payload["model"])
         if payload["optimizer"]:
             optimizer.load_state_dict(payload["optimizer"])
@@ -202,17 +213,29 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with amp:
                     content_feats = loss_fn.content_features(batch)
-                    out = net(batch)
+                    if stability is None:
+                        out = net(batch)
+                    else:  # the moved copy rides in the same batch (instance norm is per image)
+                        gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + ddp.rank * 65_537 + step)
+                        moved, theta = stability.perturb(batch, gen)
+                        out, out_moved = net(torch.cat([batch, moved])).chunk(2)
                     parts = loss_fn(out.float(), content_feats)
+                    total, values = parts.total, parts.as_floats()
+                    if stability is not None:
+                        stab = stability(out, out_moved, theta)
+                        total = total + settings.stability_weight * stab
+                        values.update(stab=float(stab.detach()), total=float(total.detach()))
                 optimizer.zero_grad(set_to_none=True)
-                parts.total.backward()
+                total.backward()
                 optimizer.step()
                 step += 1
-                losses = mean.update(parts.as_floats())
+                losses = mean.update(values)
                 now = time.time()
                 rate = 1.0 / max(now - tick, 1e-9)
                 tick = now
                 summary = f"style {losses['style']:.1f} content {losses['content']:.1f} tv {losses['tv']:.1f}"
+                if stability is not None:
+                    summary += f" stab {losses['stab']:.1f}"
                 bar.update(task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)
                 if ddp.main and not bar.console.is_terminal and step % log_every == 0:
                     bar.console.print(f"step {step}/{settings.steps}  {summary}  {rate:.2f} it/s", highlight=False)

@@ -7,7 +7,8 @@ then kept. The window is behind a small `Display` interface so the loop runs hea
 
 Hotkeys: n / p (or right / left) next / previous style, 1-9 style by number, m mirror, s side by side with the camera
 image, c or space snapshot PNG, r recording on / off, k keep the camera's colours on / off, [ / ] less / more
-style (strength down / up by 0.25), q or Esc quit (closing the window quits too).
+style (strength down / up by 0.25), t steady (flow-warped blending against flicker, realtime.stabilize) on / off,
+q or Esc quit (closing the window quits too).
 
 Recording (`--record` or r) writes the stylised frames (mirrored when the view is, without the
 overlay and without the side-by-side original, so the size never changes mid-file) with OpenCV's
@@ -31,6 +32,7 @@ import numpy as np
 
 from realtime import capture as capture_mod
 from realtime.blend import STRENGTH_STEP, check_strength
+from realtime.stabilize import DEFAULT_STABILIZE, Stabilizer, check_amount
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_output_path, check_writable_dir, temp_beside
 
@@ -66,10 +68,12 @@ class StyleEntry:
     path: Path
 
 
-def style_entries(specs: list[str], fp16: bool = False) -> list[StyleEntry]:
+def style_entries(specs: list[str], fp16: bool = False, net: str = "full", on_cpu: bool = True,
+                  notify: Callable[[str], None] = lambda msg: None) -> list[StyleEntry]:
     """--style values (repeatable, comma separated) -> styles to cycle through.
 
     One style given: that one first, then every installed style for n / p. Several: just those.
+    `net` picks each style's full or CPU network (realtime.zoo.pick).
     """
     from realtime import zoo
 
@@ -82,9 +86,13 @@ def style_entries(specs: list[str], fp16: bool = False) -> list[StyleEntry]:
             names += [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
         raise UserError("--style: give a style name (see `realtime styles`) or a path to an .onnx file")
-    entries = [StyleEntry(Path(n).stem if zoo.is_path_like(n) else n, zoo.resolve(n, fp16=fp16)) for n in names]
+    def entry(name: str) -> StyleEntry:
+        return StyleEntry(Path(name).stem if zoo.is_path_like(name) else name,
+                          zoo.pick(name, net, on_cpu, fp16=fp16, notify=notify))
+
+    entries = [entry(n) for n in names]
     if len(names) == 1:
-        entries += [StyleEntry(s.name, zoo.resolve(s.name, fp16=fp16)) for s in zoo.list_styles()]
+        entries += [entry(s.name) for s in zoo.list_styles()]
     unique: list[StyleEntry] = []
     seen: set[Path] = set()
     for entry in entries:
@@ -361,6 +369,8 @@ class LiveOptions:
     overlay: bool = True
     strength: float = 1.0  # style strength 0..1 ([ and ]), applied by every style's engine
     preserve_color: bool = False  # keep the camera's colours (k)
+    stabilize: float = 0.0  # flow-warped blending with the previous output (t toggles; 0: off)
+    virtual_cam: Optional[object] = None  # a realtime.virtualcam.VirtualCam to send the stylised frames to
 
 
 @dataclass
@@ -433,6 +443,9 @@ class LiveLoop:
         self.side_by_side = options.side_by_side
         self.strength = options.strength
         self.preserve_color = options.preserve_color
+        self.stabilizer = Stabilizer(options.stabilize or DEFAULT_STABILIZE)
+        self.steady = options.stabilize > 0
+        self._steady_key: tuple = ()
         self.meter = FpsMeter()
         self.recorder: Optional[Recorder] = None
         self.summary = Summary()
@@ -471,6 +484,9 @@ class LiveLoop:
             step = STRENGTH_STEP if ch == "]" else -STRENGTH_STEP
             self.strength = min(1.0, max(0.0, self.strength + step))
             self.say(f"strength {self.strength:.2f}")
+        elif ch == "t":
+            self.steady = not self.steady
+            self.say(f"steady {'on (' + format(self.stabilizer.amount, '.2f') + ')' if self.steady else 'off'}")
         elif ch in ("c", " "):
             self.snapshot()
         elif ch == "r":
@@ -527,10 +543,18 @@ class LiveLoop:
         engine = self.styles.engine()
         engine.strength, engine.preserve_color = self.strength, self.preserve_color  # engines are per style
         styled = engine(image)
+        if self.steady:
+            key = (self.styles.index, self.mirror, image.shape)
+            if key != self._steady_key:  # never blend across a style change or a flip
+                self.stabilizer.reset()
+                self._steady_key = key
+            styled = self.stabilizer(image, styled)
         now = self.clock()
         self.meter.tick(now)
         if self.recorder is not None:
             self.recorder.write(styled, now)
+        if self.options.virtual_cam is not None:
+            self.options.virtual_cam.send(styled)
         if not (self.display.shows or self.options.screenshot):
             return None
         clean = np.hstack([image, styled]) if self.side_by_side else styled
@@ -543,6 +567,8 @@ class LiveLoop:
                  f"{style} [{self.styles.index + 1}/{len(self.styles)}]"]
         if self.strength != 1.0 or self.preserve_color:
             lines.append(f"strength {self.strength:.2f}" + (", colour kept" if self.preserve_color else ""))
+        if self.steady:
+            lines.append(f"steady {self.stabilizer.amount:.2f}")
         return draw_overlay(clean, lines, self.recorder is not None)
 
     def _next_frame(self):
@@ -598,6 +624,8 @@ class LiveLoop:
             try:
                 self.capture.stop()
                 self.stop_recording()
+                if self.options.virtual_cam is not None:
+                    self.options.virtual_cam.close()
                 if self.options.screenshot is not None and self.last_view is not None:
                     shown = self.display.last if self.display.last is not None else self.last_view
                     write_png(self.options.screenshot, shown)
@@ -616,7 +644,8 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
                display: bool = True, max_frames: int = 0, snapshot_dir: Optional[Path] = None,
                screenshot: Optional[Path] = None, say: Callable[[str], None] = lambda msg: None,
                notify: Optional[Callable[[str], None]] = None, strength: float = 1.0,
-               preserve_color: bool = False) -> Summary:
+               preserve_color: bool = False, stabilize: float = 0.0, virtual_cam: bool = False,
+               virtual_device: Optional[str] = None, net: str = "auto") -> Summary:
     """What `realtime webcam` does; the CLI only parses options and prints the summary.
 
     `notify` gets the engines' device notices; by default `say`, each distinct notice once (every
@@ -631,7 +660,10 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
     if not 0.05 <= scale <= 4:
         raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
     check_strength(strength)
-    entries = style_entries(styles, fp16=fp16)
+    check_amount(stabilize)
+    from realtime.engine import runs_on_cpu
+
+    entries = style_entries(styles, fp16=fp16, net=net, on_cpu=runs_on_cpu(device), notify=say)
     if record is not None:
         check_record_path(record)
     if screenshot is not None:
@@ -639,6 +671,11 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
     if snapshot_dir is not None and snapshot_dir.exists() and not snapshot_dir.is_dir():
         raise UserError(f"--snapshot-dir {snapshot_dir}: is a file; give a folder")
     shown: NullDisplay = WindowDisplay() if display else NullDisplay()
+    sink = None
+    if virtual_cam or virtual_device:
+        from realtime.virtualcam import VirtualCam
+
+        sink = VirtualCam(virtual_device)
 
     told: set[str] = set()
 
@@ -661,6 +698,9 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
         raise
     options = LiveOptions(mirror=mirror, max_frames=max_frames, record=record,
                           snapshot_dir=snapshot_dir or Path("."), screenshot=screenshot, strength=strength,
-                          preserve_color=preserve_color)
+                          preserve_color=preserve_color, stabilize=stabilize, virtual_cam=sink)
     cap.start()
-    return LiveLoop(cap, style_set, shown, options, say).run()
+    summary = LiveLoop(cap, style_set, shown, options, say).run()
+    if sink is not None:
+        say(f"virtual camera {sink.name}: {sink.frames} frames sent")
+    return summary

@@ -2,6 +2,9 @@
 
 One function, `model_dirs`, owns where styles live: directories named in REALTIME_MODELS (os.pathsep
 separated), then the models packaged with the wheel, then `models/` of a source checkout.
+
+A style may ship variants beside NAME.onnx: NAME.fp16.onnx (half precision, for GPUs) and NAME-lite.onnx
+(the CPU network, `train --arch lite`), which `--net auto` picks when the engine will run on the CPU.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from realtime.errors import UserError
 
 ENV_VAR = "REALTIME_MODELS"
+LITE_SUFFIX = "-lite"
+NETS = ("auto", "full", "lite")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+VARIANTS = (".fp16", ".int8")  # NAME.fp16.onnx, NAME.int8.onnx: precision copies beside NAME.onnx, not styles
 
 
 @dataclass(frozen=True)
@@ -53,22 +59,63 @@ def _card(onnx_path: Path) -> dict[str, Any]:
 
 
 def list_styles() -> list[Style]:
-    """Every style found, first directory winning on a name clash; fp16 variants are not listed apart."""
+    """Every style found, first directory winning on a name clash; fp16 and lite variants are not listed
+    apart from their full style (a lite network with no full sibling is listed under its own name)."""
     styles: dict[str, Style] = {}
     for d in model_dirs():
         for path in sorted(d.glob("*.onnx")):
-            if path.stem.endswith(".fp16"):
+            if path.stem.endswith(VARIANTS):
                 continue
             styles.setdefault(path.stem, Style(path.stem, path, _card(path)))
+    for name in [n for n in styles if n.endswith(LITE_SUFFIX)]:
+        if name[: -len(LITE_SUFFIX)] in styles:
+            del styles[name]
     return sorted(styles.values(), key=lambda s: s.name)
+
+
+def lite_variant(style: str) -> Path | None:
+    """NAME-lite.onnx for a style name, if one is installed."""
+    if is_path_like(style) or style.endswith(LITE_SUFFIX) or not NAME_RE.match(style):
+        return None
+    for d in model_dirs():
+        candidate = d / f"{style}{LITE_SUFFIX}.onnx"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_net(net: str) -> str:
+    if net not in NETS:
+        raise UserError(f"--net {net}: use auto (lite on CPU when installed), full or lite")
+    return net
+
+
+def pick(style: str, net: str, on_cpu: bool, fp16: bool = False,
+         notify: Callable[[str], None] = lambda msg: None) -> Path:
+    """The file for `style` under --net: auto takes NAME-lite when the engine will run on the CPU."""
+    check_net(net)
+    full = resolve(style, fp16=fp16)
+    if net == "full" or (net == "auto" and not on_cpu):
+        return full
+    lite = lite_variant(style)
+    if lite is None:
+        if net == "lite" and not style.endswith(LITE_SUFFIX):
+            raise UserError(f"--net lite: style {style} has no CPU network ({style}{LITE_SUFFIX}.onnx) installed; "
+                            f"use --net full or train one with `realtime train --arch lite`")
+        return full
+    if net == "auto":
+        notify(f"{style}: running {lite.stem}, the CPU network (--net full for the full one)")
+    return lite
 
 
 def is_path_like(style: str) -> bool:
     return style.endswith(".onnx") or "/" in style or "\\" in style or style.startswith(".")
 
 
-def resolve(style: str, fp16: bool = False) -> Path:
-    """A style name or a path to an .onnx file -> the file to load (the fp16 copy when asked for)."""
+def resolve(style: str, fp16: bool = False, int8: bool = False) -> Path:
+    """A style name or a path to an .onnx file -> the file to load (the fp16 or int8 copy when asked for)."""
+    if fp16 and int8:
+        raise UserError("--fp16 and --int8: choose one (fp16 is for GPUs, int8 for CPUs)")
     if style.endswith(".onnx"):
         path = Path(style).expanduser()
         if not path.is_file():
@@ -79,9 +126,9 @@ def resolve(style: str, fp16: bool = False) -> Path:
     for d in model_dirs():
         candidate = d / f"{style}.onnx"
         if candidate.is_file():
-            if fp16:
-                half = d / f"{style}.fp16.onnx"
-                return half if half.is_file() else candidate
+            if fp16 or int8:
+                variant = d / f"{style}.{'fp16' if fp16 else 'int8'}.onnx"
+                return variant if variant.is_file() else candidate
             return candidate
     names = ", ".join(s.name for s in list_styles()) or "none installed"
     raise UserError(f"--style {style}: unknown style; available: {names}")

@@ -1,0 +1,160 @@
+"""Flicker and edges on the real clips: `--stabilize`, the stability training term, border rows."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from realtime import evaluate as ev
+from realtime.engine import Engine
+from realtime.stability import Perturbation, StabilityLoss, move, random_affine
+from realtime.stabilize import Stabilized, Stabilizer
+from realtime.transformer import TransformerNet
+from realtime.zoo import resolve
+from tests.conftest import VIDEO
+from tests.helpers import assert_clean_error, cli
+
+CLIPS = ("office.mp4", "traffic.mp4", "fox.mp4", "crowd.avi")
+
+
+@pytest.fixture(scope="module")
+def mosaic() -> Engine:
+    """The shipped style: flicker is a property of a trained network, not of a random one."""
+    return Engine(resolve("mosaic"), device="cpu")
+
+
+def test_stabilize_cuts_the_warping_error_on_real_clips(mosaic, shared):
+    for clip in ("office.mp4", "traffic.mp4"):
+        frames = list(ev.read_frames(VIDEO / clip, max_frames=10, long_side=320))
+        results = ev.temporal_variants(frames, mosaic, {"steady": Stabilizer(0.7)})
+        plain, steady = results["per-frame"], results["steady"]
+        assert plain.pairs == steady.pairs == 9 and plain.skipped_cuts == 0
+        assert steady.warping_error < 0.6 * plain.warping_error, clip  # the issue asks for a 25 % cut
+        assert steady.warping_error > plain.input_warping_error  # but it does not pretend to beat the input
+        assert 0 < steady.post_ms < 1000 / plain.fps  # cheaper than the inference it follows
+
+
+def test_stabilize_keeps_the_style_and_never_blends_across_a_cut(mosaic, shared):
+    a = list(ev.read_frames(VIDEO / "office.mp4", max_frames=5, long_side=320))
+    b = [f[:, : a[0].shape[1]] for f in ev.read_frames(VIDEO / "fox.mp4", max_frames=2, long_side=320)]
+    b = [cv2.resize(f, (a[0].shape[1], a[0].shape[0])) for f in b]
+    stab = Stabilizer(0.9)
+    outs, raw = [], []
+    for frame in itertools.chain(a, b):
+        raw.append(mosaic(frame))
+        outs.append(stab(frame, raw[-1]))
+    assert np.array_equal(outs[0], raw[0])  # nothing to blend with yet
+    # Still the stylised frame (not the photo, not a blur): close to this frame's own output.
+    for out, own, photo in zip(outs[1:5], raw[1:5], a[1:5]):
+        assert np.abs(out.astype(int) - own).mean() < 0.5 * np.abs(out.astype(int) - photo).mean()
+    # Right after the cut nothing of the old scene shows through.
+    assert np.abs(outs[5].astype(int) - raw[5]).mean() < 4.0
+
+
+def test_stabilize_off_is_the_identity_and_bad_amounts_are_refused(mosaic, shared):
+    frames = list(ev.read_frames(VIDEO / "office.mp4", max_frames=3, long_side=160))
+    off = Stabilized(mosaic, 0.0)
+    assert all(np.array_equal(off(f), mosaic(f)) for f in frames)
+    for bad in ("1.5", "-0.1"):
+        assert_clean_error(cli("video", str(VIDEO / "office.mp4"), "-o", "x.mp4", "--style", "mosaic",
+                               "--stabilize", bad), "--stabilize")
+
+
+def test_video_stabilize_writes_every_frame(tmp_path, shared):
+    out = tmp_path / "steady.mp4"
+    result = cli("video", str(VIDEO / "traffic.mp4"), "-o", str(out), "--style", "mosaic", "--stabilize", "0.7",
+                 "--scale", "0.25", "--size", "320", "--preset", "ultrafast", "--device", "cpu", timeout=600)
+    assert result.code == 0, result.stderr
+    frames = list(ev.read_frames(out))
+    assert len(frames) == 914 and frames[0].shape == (180, 320, 3)
+
+
+def test_webcam_t_key_toggles_steady(tmp_path, shared):
+    from tests.test_webcam import ListCapture, ScriptedDisplay, make_styles, source_frames
+    from realtime.webcam import LiveLoop, LiveOptions
+    from tests.test_webcam import StyleEntry
+
+    frames = source_frames(8, (160, 90))
+    messages: list[str] = []
+    loop = LiveLoop(ListCapture(frames), make_styles([StyleEntry("mosaic", resolve("mosaic"))], messages),
+                    ScriptedDisplay({2: "t", 5: "t", 7: "q"}), LiveOptions(snapshot_dir=tmp_path), messages.append)
+    loop.run()
+    assert "steady on (0.70)" in messages and "steady off" in messages and not loop.steady
+
+
+# -- the stability training term ---------------------------------------------------------------------
+def test_perturbation_is_a_small_similarity_and_the_identity_is_stable():
+    gen = torch.Generator().manual_seed(0)
+    theta = random_affine(64, 120, 200, Perturbation(), gen)
+    assert theta.shape == (64, 2, 3)
+    # a unit move at zero: no rotation, scale 1, no shift leaves the image as it is
+    x = torch.rand(1, 3, 40, 60) * 255
+    ident = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    assert float((move(x, ident) - x).abs().max()) < 1e-3
+    # f = identity is perfectly stable: its loss is the added noise alone (sigma 3 -> about 9)
+    loss = StabilityLoss()
+    batch = torch.rand(4, 3, 96, 96) * 255
+    moved, theta = loss.perturb(batch, torch.Generator().manual_seed(1))
+    floor = float(loss(batch, moved, theta))
+    assert 6 < floor < 12
+    # a network that reacts to noise far more than to content is penalised far above that
+    net = TransformerNet(8).eval()
+    with torch.no_grad():
+        assert float(loss(net(batch), net(moved), theta)) > 5 * floor
+
+
+def test_training_with_the_stability_term_records_it(tmp_path, vgg_weights, shared):
+    from realtime.train import TrainSettings, train
+
+    settings = TrainSettings(style_image=str(shared / "data/styles/mosaic.jpg"), data=str(shared / "data/train"),
+                             name="steady", out_dir=str(tmp_path), steps=2, batch_size=2, image_size=64,
+                             style_size=64, width=8, stability_weight=0.5, preview_every=0, checkpoint_every=0,
+                             device="cpu")
+    ckpt = train(settings)
+    import json
+
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert card["stability_weight"] == 0.5 and card["final_losses"]["stab"] > 0
+    assert card["final_losses"]["total"] > card["final_losses"]["content"]
+
+
+# -- edges ----------------------------------------------------------------------------------------------
+MARGIN = 32
+
+
+def border_bands(engine: Engine, frame: np.ndarray) -> list[tuple[float, float]]:
+    """Per side (top, bottom, left, right): how the outer 4 rows of a stylised crop compare with the same
+    pixels stylised as interior of the whole frame. (mean brightness difference, row-to-row change ratio):
+    a dark border is a negative first number, a smeared one (rows repeating) a second number near 0."""
+    ref = engine(frame).astype(np.float32)[MARGIN:-MARGIN, MARGIN:-MARGIN].mean(axis=2)
+    got = engine(np.ascontiguousarray(frame[MARGIN:-MARGIN, MARGIN:-MARGIN])).astype(np.float32).mean(axis=2)
+    bands = []
+    for turn in (lambda g: g, lambda g: g[::-1], lambda g: g.T, lambda g: g.T[::-1]):
+        r, g = turn(ref), turn(got)
+        change = lambda x: float(np.abs(np.diff(x[:4], axis=0)).mean())  # noqa: E731
+        bands.append((float(g[:4].mean() - r[:4].mean()), change(g) / max(change(r), 1e-6)))
+    return bands
+
+
+def clip_frame(clip: str) -> np.ndarray:
+    return next(itertools.islice(ev.read_frames(VIDEO / clip, long_side=480), 5, None))
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, 0.37])
+def test_no_dark_or_smeared_borders_on_any_clip(scale, shared):
+    engine = Engine(resolve("mosaic"), device="cpu", scale=scale)
+    for clip in CLIPS:
+        for side, (dark, change) in zip(("top", "bottom", "left", "right"), border_bands(engine, clip_frame(clip))):
+            assert dark > -8, (clip, scale, side, "darker border", dark)
+            assert change > 0.05, (clip, scale, side, "smeared border", change)
+
+
+def test_the_border_check_sees_a_zero_padded_network(shared):
+    """The same check on an anchor with zero padding (lengstrom's): its dark border is found."""
+    engine = Engine(shared / "anchors" / "lengstrom_wave.onnx", device="cpu")
+    worst = min(dark for clip in CLIPS for dark, _ in border_bands(engine, clip_frame(clip)))
+    assert worst < -15
