@@ -89,13 +89,15 @@ def machine() -> dict[str, object]:
     return info
 
 
-def torch_stylise(width: int, device: str, fp16: bool) -> Callable[[np.ndarray], np.ndarray]:
+def torch_stylise(width: int, device: str, fp16: bool, arch: str = "full",
+                  blocks: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Our TransformerNet in PyTorch eager, with the same BGR uint8 frame in and out."""
     import torch
 
-    from realtime.transformer import TransformerNet
+    from realtime.transformer import TransformerNet, defaults
 
-    net = TransformerNet(width=width).eval().to(device)
+    blocks = defaults(arch)[1] if blocks is None else blocks
+    net = TransformerNet(width=width, blocks=blocks, arch=arch).eval().to(device)
     dtype = torch.float16 if fp16 else torch.float32
     net = net.to(dtype)
 
@@ -115,13 +117,17 @@ def run_bench(models: list[tuple[str, Path]], sizes: list[tuple[str, tuple[int, 
 
     rows: list[Row] = []
     rng = np.random.default_rng(0)
-    width = None
+    width, arch, blocks = None, "full", None
     for precision, path in models:
         for device in devices:
             engine = Engine(path, device=device, notify=notify)
             if engine.device != device:
                 continue
-            width = width or int(engine.info.metadata.get("realtime.width", "0") or 0)
+            if width is None:
+                meta = engine.info.metadata
+                width = int(meta.get("realtime.width", "0") or 0)
+                arch = meta.get("realtime.arch", "full")
+                blocks = int(meta["realtime.blocks"]) if meta.get("realtime.blocks") else None
             for label, (h, w) in sizes:
                 frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
                 sec, n = time_it(lambda: engine(frame), min_runs, budget_s)
@@ -135,7 +141,7 @@ def run_bench(models: list[tuple[str, Path]], sizes: list[tuple[str, tuple[int, 
             if device == "cuda" and not torch.cuda.is_available():
                 continue
             for fp16 in ([False, True] if device == "cuda" else [False]):
-                fn = torch_stylise(width, device, fp16)
+                fn = torch_stylise(width, device, fp16, arch, blocks)
                 for label, (h, w) in sizes:
                     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
                     sec, n = time_it(lambda: fn(frame), min_runs, budget_s)

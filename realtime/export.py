@@ -68,6 +68,7 @@ def metadata_for(payload: dict[str, Any], name: str, card: dict[str, Any] | None
         "realtime.precision": "fp16" if fp16 else "fp32",
         "realtime.width": str(payload["width"]),
         "realtime.arch": str(payload.get("arch", "full")),
+        "realtime.blocks": str(payload["blocks"]),
         "realtime.steps": str(payload["step"]),
     }
     if card is not None:

@@ -7,6 +7,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 STDERR = Console(stderr=True)
 STDOUT = Console()
+if not STDOUT.is_terminal:  # piped or logged: rich's 80-column default would cut the tables' names
+    STDOUT = Console(width=max(STDOUT.width, 160))
 
 
 def bar(*extra: TextColumn, console: Console | None = None, disable: bool = False) -> Progress:

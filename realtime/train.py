@@ -53,7 +53,7 @@ class TrainSettings:
     width: int = 32
     blocks: int = 5
     arch: str = "full"
-    stability_weight: float = 0.0
+    stability_weight: float = 0.02
     seed: int = 0
     checkpoint_every: int = 500
     preview_every: int = 200

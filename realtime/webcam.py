@@ -69,11 +69,11 @@ class StyleEntry:
 
 
 def style_entries(specs: list[str], fp16: bool = False, net: str = "full", on_cpu: bool = True,
-                  notify: Callable[[str], None] = lambda msg: None) -> list[StyleEntry]:
+                  notify: Callable[[str], None] = lambda msg: None, int8: bool = False) -> list[StyleEntry]:
     """--style values (repeatable, comma separated) -> styles to cycle through.
 
     One style given: that one first, then every installed style for n / p. Several: just those.
-    `net` picks each style's full or CPU network (realtime.zoo.pick).
+    `net` picks each style's full or CPU network (realtime.zoo.pick); `int8` then its int8 copy, if any.
     """
     from realtime import zoo
 
@@ -87,8 +87,10 @@ def style_entries(specs: list[str], fp16: bool = False, net: str = "full", on_cp
     if not names:
         raise UserError("--style: give a style name (see `realtime styles`) or a path to an .onnx file")
     def entry(name: str) -> StyleEntry:
-        return StyleEntry(Path(name).stem if zoo.is_path_like(name) else name,
-                          zoo.pick(name, net, on_cpu, fp16=fp16, notify=notify))
+        path = zoo.pick(name, net, on_cpu, fp16=fp16, notify=notify)
+        if int8:
+            path = zoo.int8_copy(path, fp16=fp16, notify=notify)
+        return StyleEntry(Path(name).stem if zoo.is_path_like(name) else name, path)
 
     entries = [entry(n) for n in names]
     if len(names) == 1:
@@ -645,13 +647,13 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
                screenshot: Optional[Path] = None, say: Callable[[str], None] = lambda msg: None,
                notify: Optional[Callable[[str], None]] = None, strength: float = 1.0,
                preserve_color: bool = False, stabilize: float = 0.0, virtual_cam: bool = False,
-               virtual_device: Optional[str] = None, net: str = "auto") -> Summary:
+               virtual_device: Optional[str] = None, net: str = "auto", int8: bool = False) -> Summary:
     """What `realtime webcam` does; the CLI only parses options and prints the summary.
 
     `notify` gets the engines' device notices; by default `say`, each distinct notice once (every
     style's engine would repeat "running on CPU: ...").
     """
-    from realtime.engine import Engine
+    from realtime.engine import Engine, runs_on_cpu
 
     if camera is not None and source is not None:
         raise UserError("--camera and --source: give one of them (a camera index or a video file)")
@@ -661,22 +663,12 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
         raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
     check_strength(strength)
     check_amount(stabilize)
-    from realtime.engine import runs_on_cpu
-
-    entries = style_entries(styles, fp16=fp16, net=net, on_cpu=runs_on_cpu(device), notify=say)
     if record is not None:
         check_record_path(record)
     if screenshot is not None:
         check_output_path(screenshot)
     if snapshot_dir is not None and snapshot_dir.exists() and not snapshot_dir.is_dir():
         raise UserError(f"--snapshot-dir {snapshot_dir}: is a file; give a folder")
-    shown: NullDisplay = WindowDisplay() if display else NullDisplay()
-    sink = None
-    if virtual_cam or virtual_device:
-        from realtime.virtualcam import VirtualCam
-
-        sink = VirtualCam(virtual_device)
-
     told: set[str] = set()
 
     def notify_once(message: str) -> None:
@@ -685,6 +677,13 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
             say(message)
 
     engine_notify = notify or notify_once
+    entries = style_entries(styles, fp16=fp16, net=net, on_cpu=runs_on_cpu(device), notify=notify_once, int8=int8)
+    sink = None
+    if virtual_cam or virtual_device:
+        from realtime.virtualcam import VirtualCam
+
+        sink = VirtualCam(virtual_device)
+    shown: NullDisplay = WindowDisplay() if display else NullDisplay()
 
     if source is not None:
         cap = capture_mod.open_video(source, width, height, every_frame=not display)

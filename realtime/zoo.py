@@ -112,10 +112,8 @@ def is_path_like(style: str) -> bool:
     return style.endswith(".onnx") or "/" in style or "\\" in style or style.startswith(".")
 
 
-def resolve(style: str, fp16: bool = False, int8: bool = False) -> Path:
-    """A style name or a path to an .onnx file -> the file to load (the fp16 or int8 copy when asked for)."""
-    if fp16 and int8:
-        raise UserError("--fp16 and --int8: choose one (fp16 is for GPUs, int8 for CPUs)")
+def resolve(style: str, fp16: bool = False) -> Path:
+    """A style name or a path to an .onnx file -> the file to load (the fp16 copy when asked for)."""
     if style.endswith(".onnx"):
         path = Path(style).expanduser()
         if not path.is_file():
@@ -126,9 +124,26 @@ def resolve(style: str, fp16: bool = False, int8: bool = False) -> Path:
     for d in model_dirs():
         candidate = d / f"{style}.onnx"
         if candidate.is_file():
-            if fp16 or int8:
-                variant = d / f"{style}.{'fp16' if fp16 else 'int8'}.onnx"
-                return variant if variant.is_file() else candidate
+            if fp16:
+                half = d / f"{style}.fp16.onnx"
+                return half if half.is_file() else candidate
             return candidate
     names = ", ".join(s.name for s in list_styles()) or "none installed"
     raise UserError(f"--style {style}: unknown style; available: {names}")
+
+
+def int8_copy(model: Path, fp16: bool = False, notify: Callable[[str], None] = lambda msg: None) -> Path:
+    """NAME.int8.onnx beside the fp32 file picked for a style (full or lite), else that file, said once.
+
+    A copy rather than a separate style, so `--int8` composes with however the fp32 file was chosen.
+    """
+    if fp16:
+        raise UserError("--fp16 and --int8: choose one (fp16 is for GPUs, int8 for CPUs)")
+    if model.stem.endswith(VARIANTS):
+        return model
+    copy = model.with_name(f"{model.stem}.int8.onnx")
+    if copy.is_file():
+        return copy
+    notify(f"{model.stem}: no int8 copy installed ({copy.name}); running fp32. Make one with: "
+           f"realtime export {model} -o {copy} --int8")
+    return model

@@ -34,12 +34,15 @@ def test_int8_graph_is_qdq_with_float_norms_and_our_metadata(tiny_onnx, tiny_int
     onnx.checker.check_model(model)
     ops = [n.op_type for n in model.graph.node]
     assert ops.count("QuantizeLinear") >= 16 and ops.count("DequantizeLinear") >= 32
-    produced_by = {out: n.op_type for n in model.graph.node for out in n.output}
+    dequantized = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
     weights = {i.name: i for i in model.graph.initializer}
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    assert all(produced_by[n.input[1]] == "DequantizeLinear" for n in convs)  # int8 weights behind every conv
-    int8_weights = [i for i in weights.values() if i.data_type == onnx.TensorProto.INT8]
-    assert len(int8_weights) == 16
+    for conv in convs:  # int8 weights behind every conv, one scale per output channel
+        dq = dequantized[conv.input[1]]
+        w, scale = weights[dq.input[0]], weights[dq.input[1]]
+        assert w.data_type == onnx.TensorProto.INT8 and len(w.dims) == 4
+        assert list(scale.dims) == [w.dims[0]]
+        assert conv.input[0] in dequantized  # and uint8 activations in
     norms = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
     assert norms and all(weights[n.input[1]].data_type == onnx.TensorProto.FLOAT for n in norms)
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # same I/O as fp32
@@ -70,7 +73,12 @@ def test_export_int8_writes_both_files_and_the_zoo_finds_the_copy(tiny_checkpoin
     monkeypatch.setenv(zoo.ENV_VAR, str(tmp_path))
     assert "tinyq.int8" not in [s.name for s in zoo.list_styles()]
     assert zoo.resolve("tinyq") == out
-    assert zoo.resolve("tinyq", int8=True) == int8_path(out)
+    assert zoo.int8_copy(zoo.resolve("tinyq")) == int8_path(out)
+    stylised = tmp_path / "kodim05.png"
+    result = cli("image", EVAL / PHOTO, "-o", stylised, "--style", "tinyq", "--int8", "--device", "cpu",
+                 env={zoo.ENV_VAR: str(tmp_path)})
+    assert result.code == 0, result.stderr
+    assert stylised.is_file() and "no int8 copy" not in result.stderr
 
 
 def test_refusals(tiny_onnx, tiny_int8, tiny_checkpoint, tmp_path):
