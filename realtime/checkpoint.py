@@ -52,5 +52,9 @@ def load_model(path: Path | str) -> tuple[TransformerNet, dict[str, Any]]:
     payload = load(path)
     model = TransformerNet(width=int(payload["width"]), blocks=int(payload["blocks"]),
                            arch=str(payload.get("arch", "full")))
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise UserError(f"{path}: its weights do not fit this version's {model.arch} network (written by another "
+                        f"version of realtime?); retrain or export it with the version that trained it") from exc
     return model.eval(), payload

@@ -68,28 +68,6 @@ class SeparableResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class LiteNet(nn.Module):
-    """The CPU network: strided 3x3 convs down to 1/8 size, cheap blocks there (a wide context for little
-    work), upsample+conv back. Additive skips from the encoder carry the photo's edges, which a decoder
-    working from 1/8 size alone would blur away."""
-
-    def __init__(self, w: int, blocks: int):
-        super().__init__()
-        self.down1 = ConvNormReLU(3, w, 3, stride=2)
-        self.down2 = ConvNormReLU(w, 2 * w, 3, stride=2)
-        self.down3 = ConvNormReLU(2 * w, 4 * w, 3, stride=2)
-        self.body = nn.Sequential(*[SeparableResidualBlock(4 * w) for _ in range(blocks)])
-        self.up3 = ConvNormReLU(4 * w, 2 * w, 3, upsample=2)
-        self.up2 = ConvNormReLU(2 * w, w, 3, upsample=2)
-        self.up1 = ConvLayer(w, 3, 3, upsample=2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.down1(x)
-        e2 = self.down2(e1)
-        y = self.up3(self.body(self.down3(e2))) + e2
-        return self.up1(self.up2(y) + e1)
-
-
 class TransformerNet(nn.Module):
     """Johnson's network (arch "full") or the CPU network (arch "lite"), same I/O."""
 
@@ -102,7 +80,16 @@ class TransformerNet(nn.Module):
         self.arch = arch
         w = width
         if arch == "lite":
-            self.net: nn.Module = LiteNet(w, blocks)
+            # Strided 3x3 convs down to 1/8 size; the cheap blocks there see a wide context; upsample+conv back.
+            self.net = nn.Sequential(
+                ConvNormReLU(3, w, 3, stride=2),
+                ConvNormReLU(w, 2 * w, 3, stride=2),
+                ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+                *[SeparableResidualBlock(4 * w) for _ in range(blocks)],
+                ConvNormReLU(4 * w, 2 * w, 3, upsample=2),
+                ConvNormReLU(2 * w, w, 3, upsample=2),
+                ConvLayer(w, 3, 3, upsample=2),
+            )
             return
         self.net = nn.Sequential(
             ConvNormReLU(3, w, 9),
