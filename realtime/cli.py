@@ -29,6 +29,10 @@ STABILIZE_HELP = ("Against flicker: blend each frame with the previous output mo
                   "0 (off) to 1 (steadiest); 0.7 cuts the warping error by about 80%.")
 
 
+NET_HELP = "auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."
+INT8_HELP = "Use the style's int8 copy (NAME.int8.onnx, `export --int8`) when there is one: CPUs, 1.3-1.6x faster here."
+
+
 class Net(str, Enum):
     auto = "auto"
     full = "full"
@@ -239,8 +243,8 @@ def video(
     scale: float = typer.Option(1.0, help="Run the network at this fraction of the size, then resize back (faster)."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
-    int8: bool = typer.Option(False, "--int8", help="Use the style's int8 copy (NAME.int8.onnx, `export --int8`) when there is one: CPUs, 1.3-1.6x faster here."),
-    net: Net = typer.Option(Net.auto, help="auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."),
+    int8: bool = typer.Option(False, "--int8", help=INT8_HELP),
+    net: Net = typer.Option(Net.auto, help=NET_HELP),
     no_audio: bool = typer.Option(False, "--no-audio", help="Leave the audio out (it is copied unchanged by default)."),
     size: Optional[int] = typer.Option(None, metavar="LONG_SIDE", help="Long side of the output in pixels (default: input size)."),
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
@@ -258,9 +262,7 @@ def video(
 
     check_strength(strength)
     check_amount(stabilize)
-    model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, notify=say)
-    if int8:
-        model = zoo.int8_copy(model, fp16=fp16, notify=say)
+    model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, int8=int8, notify=say)
     settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
     job = video_mod.prepare(input_path, output, settings)
     engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
@@ -304,8 +306,8 @@ def image(
     scale: float = typer.Option(1.0, help="Process at this fraction of the size, then resize back."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
-    int8: bool = typer.Option(False, "--int8", help="Use the style's int8 copy (NAME.int8.onnx, `export --int8`) when there is one: CPUs, 1.3-1.6x faster here."),
-    net: Net = typer.Option(Net.auto, help="auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."),
+    int8: bool = typer.Option(False, "--int8", help=INT8_HELP),
+    net: Net = typer.Option(Net.auto, help=NET_HELP),
     strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
     preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
 ) -> None:
@@ -315,9 +317,7 @@ def image(
     from realtime.engine import Engine, runs_on_cpu
 
     check_strength(strength)
-    model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, notify=say)
-    if int8:
-        model = zoo.int8_copy(model, fp16=fp16, notify=say)
+    model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, int8=int8, notify=say)
     files = stills.collect_inputs(inputs)
     engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
     pairs = stills.plan_outputs(files, output)
@@ -428,12 +428,11 @@ def bench(
         devices = ["cpu"]
     reports = []
     for name in style:
-        models = [("fp32", zoo.resolve(name))]
-        half = zoo.resolve(name, fp16=True)
-        if half != models[0][1]:
-            models.append(("fp16", half))
-        if zoo.int8_copy(models[0][1]) != models[0][1]:
-            models.append(("int8", zoo.int8_copy(models[0][1])))
+        fp32 = zoo.resolve(name)
+        models = [("fp32", fp32)]
+        for precision, copy in (("fp16", zoo.resolve(name, fp16=True)), ("int8", zoo.int8_copy(fp32))):
+            if copy != fp32:
+                models.append((precision, copy))
         table = Table(title=f"realtime bench: {name}")
         for col in ("size", "backend", "precision", "ms/frame", "fps", "runs"):
             table.add_column(col, justify="right" if col in ("ms/frame", "fps", "runs") else "left")
@@ -465,7 +464,7 @@ def webcam(
     scale: float = typer.Option(1.0, help="Run the network at this fraction of the size: the speed lever on CPUs."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
     fp16: bool = typer.Option(False, help="Use the styles' half-precision copies when there are any (GPUs)."),
-    net: Net = typer.Option(Net.auto, help="auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."),
+    net: Net = typer.Option(Net.auto, help=NET_HELP),
     record: Optional[Path] = typer.Option(None, help="Record the stylised frames to this .mp4 from the start (key r toggles)."),
     no_display: bool = typer.Option(False, "--no-display", help="No window: run headless (a --source then processes every frame)."),
     max_frames: int = typer.Option(0, help="Stop after this many frames (0: no limit)."),
@@ -477,7 +476,7 @@ def webcam(
     virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Also send the stylised frames to a virtual camera "
                                      "for video calls (v4l2loopback on Linux, OBS on Windows/macOS; see the README)."),
     virtual_device: Optional[str] = typer.Option(None, help="Which virtual camera, e.g. /dev/video9 (implies --virtual-cam)."),
-    int8: bool = typer.Option(False, "--int8", help="Use the styles' int8 copies (NAME.int8.onnx, `export --int8`) where there are any: CPUs."),
+    int8: bool = typer.Option(False, "--int8", help=INT8_HELP),
 ) -> None:
     """Stylise a webcam (or a video played as one) live. Keys: n/p style, 1-9 style by number, m mirror,
     s side by side, c/space snapshot, r record, k keep colours, [ / ] less / more style, t steady, q/Esc quit."""

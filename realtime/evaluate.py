@@ -17,6 +17,8 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
+from realtime.flow import warp
+
 Stylise = Callable[[np.ndarray], np.ndarray]  # BGR uint8 -> BGR uint8, same size
 
 CUT_COVERAGE = 0.5  # a pair whose consistent pixels cover less than this is treated as a scene cut
@@ -40,18 +42,10 @@ class FlowEstimator:
         backward = self.dis.calc(cur, prev, None)  # cur -> prev
         forward = self.dis.calc(prev, cur, None)  # prev -> cur
         # A pixel of cur that goes back to prev and forward again should land where it started.
-        round_trip = backward + warp(forward, backward)
-        err = np.sum(round_trip ** 2, axis=2)
-        bound = 0.01 * (np.sum(backward ** 2, axis=2) + np.sum(warp(forward, backward) ** 2, axis=2)) + 0.5
+        forward_there = warp(forward, backward)
+        err = np.sum((backward + forward_there) ** 2, axis=2)
+        bound = 0.01 * (np.sum(backward ** 2, axis=2) + np.sum(forward_there ** 2, axis=2)) + 0.5
         return FlowPair(backward, (err <= bound).astype(np.float32))
-
-
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample `image` at (x + flow_x, y + flow_y) for every pixel."""
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def pair_error(prev_out: np.ndarray, cur_out: np.ndarray, pair: FlowPair) -> float:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import UserError
+from realtime.flow import warp
 
 FLOW_LONG_SIDE = 320  # flow on a grey copy this big: a few ms, and precise enough for blending
 MISMATCH = 12.0  # grey levels of (warped previous input - input) where trust falls to about a third
@@ -35,14 +36,7 @@ class Stabilizer:
     def __init__(self, amount: float = 0.7):
         self.amount = check_amount(amount)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.reset()
-
-    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel coordinates, cached per size (building them costs as much as the remap)."""
-        if (h, w) not in self._grids:
-            self._grids[(h, w)] = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        return self._grids[(h, w)]
 
     def reset(self) -> None:
         self._prev_grey: np.ndarray | None = None
@@ -64,19 +58,14 @@ class Stabilizer:
             self._prev_out = stylised
             return stylised
         flow = self.dis.calc(grey, prev_grey, None)  # for each new pixel, where it was in the previous frame
-        gx, gy = self._grid(*grey.shape)
-        warped_grey = cv2.remap(prev_grey, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
+        warped_grey = warp(prev_grey, flow)
         mismatch = cv2.absdiff(grey, warped_grey).astype(np.float32)
         speed_sq = (flow[..., 0] ** 2 + flow[..., 1] ** 2) / (s * s)
         trust = np.exp(-(mismatch / MISMATCH) ** 2 - speed_sq / FAST_PX ** 2)
         trust = cv2.GaussianBlur(trust, (5, 5), 0) * min(self.amount, MAX_AMOUNT)  # soft seams
         h, w = stylised.shape[:2]
         # Full-size map: upscale the flow field and convert it into pixels of the full frame.
-        map_xy = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s
-        fx, fy = self._grid(h, w)
-        warped_out = cv2.remap(prev_out, fx + map_xy[..., 0], fy + map_xy[..., 1], cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+        warped_out = warp(prev_out, cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s)
         weight = cv2.resize(trust, (w, h), interpolation=cv2.INTER_LINEAR)
         out = cv2.blendLinear(warped_out, stylised, weight, 1.0 - weight)
         self._prev_out = out

@@ -73,7 +73,7 @@ def style_entries(specs: list[str], fp16: bool = False, net: str = "full", on_cp
     """--style values (repeatable, comma separated) -> styles to cycle through.
 
     One style given: that one first, then every installed style for n / p. Several: just those.
-    `net` picks each style's full or CPU network (realtime.zoo.pick); `int8` then its int8 copy, if any.
+    `net` and `int8` pick each style's file (realtime.zoo.pick).
     """
     from realtime import zoo
 
@@ -87,10 +87,8 @@ def style_entries(specs: list[str], fp16: bool = False, net: str = "full", on_cp
     if not names:
         raise UserError("--style: give a style name (see `realtime styles`) or a path to an .onnx file")
     def entry(name: str) -> StyleEntry:
-        path = zoo.pick(name, net, on_cpu, fp16=fp16, notify=notify)
-        if int8:
-            path = zoo.int8_copy(path, fp16=fp16, notify=notify)
-        return StyleEntry(Path(name).stem if zoo.is_path_like(name) else name, path)
+        return StyleEntry(Path(name).stem if zoo.is_path_like(name) else name,
+                          zoo.pick(name, net, on_cpu, fp16=fp16, int8=int8, notify=notify))
 
     entries = [entry(n) for n in names]
     if len(names) == 1:

@@ -90,9 +90,15 @@ def check_net(net: str) -> str:
     return net
 
 
-def pick(style: str, net: str, on_cpu: bool, fp16: bool = False,
+def pick(style: str, net: str, on_cpu: bool, fp16: bool = False, int8: bool = False,
          notify: Callable[[str], None] = lambda msg: None) -> Path:
-    """The file for `style` under --net: auto takes NAME-lite when the engine will run on the CPU."""
+    """The file for `style` under --net (auto takes NAME-lite when the engine will run on the CPU), then
+    its int8 copy when `int8` asks for one (realtime.zoo.int8_copy)."""
+    path = _pick_net(style, net, on_cpu, fp16, notify)
+    return int8_copy(path, fp16=fp16, notify=notify) if int8 else path
+
+
+def _pick_net(style: str, net: str, on_cpu: bool, fp16: bool, notify: Callable[[str], None]) -> Path:
     check_net(net)
     full = resolve(style, fp16=fp16)
     if net == "full" or (net == "auto" and not on_cpu):

@@ -87,3 +87,14 @@ def xvfb():
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def two_styles(tiny_onnx, tmp_path_factory):
+    """Two webcam styles (the tiny network under two names), for switching between them."""
+    from realtime.webcam import StyleEntry
+
+    folder = tmp_path_factory.mktemp("two")
+    second = folder / "second.onnx"
+    shutil.copy(tiny_onnx, second)
+    return [StyleEntry("tiny", tiny_onnx), StyleEntry("second", second)]

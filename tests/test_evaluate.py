@@ -8,7 +8,6 @@ import json
 import numpy as np
 
 from realtime import evaluate as ev, images
-from realtime.engine import Engine
 from tests.conftest import ANCHORS, EVAL, STYLES, VIDEO
 from tests.helpers import cli
 

@@ -7,7 +7,7 @@ import numpy as np
 from realtime.webcam import LiveLoop, LiveOptions
 from tests.conftest import VIDEO
 from tests.helpers import assert_clean_error, cli
-from tests.test_webcam import ListCapture, ScriptedDisplay, make_styles, source_frames, two_styles  # noqa: F401
+from tests.test_webcam import ListCapture, ScriptedDisplay, make_styles, source_frames
 
 
 class FrameSink:

@@ -355,14 +355,6 @@ class ScriptedDisplay(NullDisplay):
         self.was_closed = True
 
 
-@pytest.fixture(scope="module")
-def two_styles(tiny_onnx, tmp_path_factory) -> list[StyleEntry]:
-    folder = tmp_path_factory.mktemp("two")
-    second = folder / "second.onnx"
-    shutil.copy(tiny_onnx, second)
-    return [StyleEntry("tiny", tiny_onnx), StyleEntry("second", second)]
-
-
 def make_styles(entries: list[StyleEntry], messages: list[str]) -> Styles:
     return Styles(entries, lambda path: Engine(path, device="cpu"), messages.append)
 
