@@ -58,3 +58,38 @@ def load_model(path: Path | str) -> tuple[TransformerNet, dict[str, Any]]:
         raise UserError(f"{path}: its weights do not fit this version's {model.arch} network (written by another "
                         f"version of realtime?); retrain or export it with the version that trained it") from exc
     return model.eval(), payload
+
+
+def initial_weights(source: str) -> tuple[dict[str, torch.Tensor], tuple[str, int, int]]:
+    """Weights to fine-tune from (`train --init`): a .ckpt, an .onnx that realtime exported, or a style name.
+
+    Returns the state dict and the network's (arch, width, blocks).
+    """
+    path = Path(source)
+    if path.suffix == ".ckpt":
+        payload = load(path)
+        return payload["model"], (str(payload.get("arch", "full")), int(payload["width"]), int(payload["blocks"]))
+    from realtime import zoo
+
+    onnx_path = path if path.suffix == ".onnx" else zoo.resolve(source)
+    return _weights_from_onnx(onnx_path)
+
+
+def _weights_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], tuple[str, int, int]]:
+    import onnx
+    from onnx import numpy_helper
+
+    if not path.is_file():
+        raise UserError(f"{path}: model not found; --init takes a style name, a .ckpt or an .onnx from `realtime export`")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:
+        raise UserError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from exc
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if "realtime.width" not in meta or meta.get("realtime.precision", "fp32") != "fp32":
+        raise UserError(f"{path}: --init needs an fp32 network exported by `realtime export` (it reads the "
+                        f"weights back); pass its .ckpt instead")
+    # The exported graph wraps the network once more ("net." in front of TransformerNet's own names).
+    state = {init.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(init).copy())
+             for init in proto.graph.initializer if init.name.startswith("net.")}
+    return state, (meta.get("realtime.arch", "full"), int(meta["realtime.width"]), int(meta["realtime.blocks"]))

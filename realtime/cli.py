@@ -138,6 +138,12 @@ def gatys(
         f"{result.photo_style_loss:.1f} (photo) -> {result.final['style']:.1f}")
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 @app.command()
 def train(
     style_image: Path = typer.Argument(..., help="The style image to learn."),
@@ -146,16 +152,21 @@ def train(
     out_dir: Path = typer.Option(Path("."), help="Where checkpoints, model card and previews go."),
     steps: int = typer.Option(2000, help="Training steps (batches)."),
     batch_size: int = typer.Option(4, help="Photos per batch (per process under torchrun)."),
-    image_size: int = typer.Option(256, help="Training crop size in pixels."),
-    style_size: int = typer.Option(512, help="Long side the style image is scaled to."),
-    style_weight: float = typer.Option(0.05, help="Weight of the Gram style loss (higher: more style, less photo)."),
+    image_size: int = typer.Option(256, help="Crop size of the finish (the last --finish-fraction of the steps)."),
+    small_size: int = typer.Option(128, help="Crop size before the finish: a quarter of the pixels, about 3-4x faster steps; 0: --image-size throughout."),
+    finish_fraction: float = typer.Option(0.1, help="Share of the steps at --image-size; the stability term is trained there."),
+    style_size: int = typer.Option(512, help="Long side the style image is scaled to: sets the size of strokes and tiles (about the same in a photo of that size)."),
+    style_weight: float = typer.Option(40.0, help="Weight of the style loss against the content loss (both relative errors): higher, more style."),
     content_weight: float = typer.Option(1.0, help="Weight of the relu2_2 content loss."),
-    tv_weight: float = typer.Option(0.1, help="Weight of total variation."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    tv_weight: float = typer.Option(1e-4, help="Weight of total variation (in 0-255 units; smooths noise)."),
+    lr: float = typer.Option(2e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
+    warmup_steps: int = typer.Option(200, help="From scratch: steps that first teach the network to reproduce the photo (no VGG, seconds)."),
+    precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), else fp32."),
+    init: Optional[str] = typer.Option(None, help="Fine-tune from a network: a shipped style's name, a .ckpt, or an .onnx from `realtime export`. A new style in a few hundred steps."),
     arch: Arch = typer.Option(Arch.full, help="full: Johnson's net (GPUs); lite: the CPU net, about 40x fewer multiply-adds."),
     width: Optional[int] = typer.Option(None, help="Channels of the first layer (default: 32 full, 16 lite); 16 makes full 4x cheaper."),
     blocks: Optional[int] = typer.Option(None, help="Residual blocks (default: 5 full, 4 lite)."),
-    stability_weight: float = typer.Option(0.02, help="Weight of the stability term (Gupta et al. 2017): at 0.02 video flickers about half as much for a few % more style loss; 0 turns it off."),
+    stability_weight: float = typer.Option(5e-4, help="Weight of the stability term (Gupta et al. 2017, squared 0-255 differences), trained in the finish: less flicker for a few % more style loss; 0 turns it off."),
     resume: Optional[Path] = typer.Option(None, help="Continue from this checkpoint."),
     seed: int = typer.Option(0, help="Seed for weights and crops."),
     checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
@@ -170,17 +181,31 @@ def train(
         raise UserError(f"--name {name!r}: use letters, digits, _ and - only")
     from realtime.transformer import defaults
 
+    if init:  # the network's own shape unless asked otherwise (a mismatch is reported by train)
+        from realtime.checkpoint import initial_weights
+
+        _, (_, init_width, init_blocks) = initial_weights(init)
+        width, blocks = width or init_width, init_blocks if blocks is None else blocks
     width = width or defaults(arch.value)[0]
     blocks = blocks if blocks is not None else defaults(arch.value)[1]
     if steps < 1 or batch_size < 1 or image_size < 32 or width < 4 or blocks < 0:
         raise UserError("--steps and --batch-size must be positive, --image-size at least 32, --width at least 4, "
                         "--blocks not negative")
+    if small_size and not 32 <= small_size <= image_size:
+        raise UserError(f"--small-size {small_size}: use 0 (off) or 32 up to --image-size ({image_size})")
+    if not 0 <= finish_fraction <= 1:
+        raise UserError(f"--finish-fraction {finish_fraction}: use a share between 0 and 1")
+    if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight) < 0:
+        raise UserError("--style-size must be at least 32, --lr positive, --warmup-steps and the loss weights not negative")
     if stability_weight < 0:
         raise UserError(f"--stability-weight {stability_weight}: use 0 (off) or a positive weight such as 0.02")
+    if init and resume:
+        raise UserError("--init starts a new run from a network's weights, --resume continues a run: give one")
     settings = train_mod.TrainSettings(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
-        batch_size=batch_size, image_size=image_size, style_size=style_size, style_weight=style_weight,
-        content_weight=content_weight, tv_weight=tv_weight, lr=lr, width=width, blocks=blocks, arch=arch.value,
+        batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction,
+        style_size=style_size, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr,
+        warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,
         stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, preview_every=preview_every, device=device.value,
         vgg=str(vgg) if vgg else None)
@@ -277,13 +302,22 @@ def video(
 
 
 @app.command()
-def styles(as_json: bool = typer.Option(False, "--json", help="Print the styles and their model cards as JSON.")) -> None:
-    """List the installed styles with their model cards."""
+def styles(
+    as_json: bool = typer.Option(False, "--json", help="Print the styles and their model cards as JSON."),
+    sheet: Optional[Path] = typer.Option(None, metavar="PHOTO", help="Render every installed style on this photo, labelled, into one image (-o)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="With --sheet: the image to write (.png or .jpg)."),
+    size: int = typer.Option(512, help="With --sheet: long side the photo is stylised at."),
+    device: Device = typer.Option(Device.auto, help="With --sheet: auto uses CUDA when onnxruntime can, else the CPU (said)."),
+) -> None:
+    """List the installed styles with their model cards, or show them all on your photo (--sheet)."""
     import json
 
     from realtime import zoo
 
     found = zoo.list_styles()
+    if sheet is not None or output is not None:
+        _style_sheet(found, sheet, output, size, device.value)
+        return
     if as_json:
         typer.echo(json.dumps([{"name": s.name, "path": str(s.path), "card": s.card,
                                 "lite": str(zoo.lite_variant(s.name) or "") or None} for s in found], indent=2))
@@ -293,9 +327,49 @@ def styles(as_json: bool = typer.Option(False, "--json", help="Print the styles 
         return
     for s in found:
         card = s.card
-        note = card.get("note") or card.get("style_image", "")
+        note = card.get("note") or _card_summary(card)
         lite = zoo.lite_variant(s.name)
         typer.echo(f"{s.name:<20} {note}  [{s.path}]" + (f" + CPU network {lite.name}" if lite else ""))
+
+
+def _card_summary(card: dict) -> str:
+    """One line from a model card: the style image, how long it trained, on what."""
+    parts = [card.get("style_image", "")]
+    if card.get("steps"):
+        trained = f"{card['steps']} steps"
+        if card.get("init"):
+            trained += f" from {card['init']}"
+        parts.append(trained)
+    if card.get("device"):
+        parts.append(f"{card['device']} {card.get('precision', '')}".strip())
+    return ", ".join(p for p in parts if p)
+
+
+def _style_sheet(found: list, photo_path: Optional[Path], output: Optional[Path], size: int, device: str) -> None:
+    from realtime import gallery, images, progress
+    from realtime.engine import Engine
+    from realtime.files import check_distinct
+
+    if photo_path is None or output is None:
+        raise UserError("--sheet PHOTO and -o SHEET.png go together")
+    if output.suffix.lower() not in images.IMAGE_SUFFIXES:
+        raise UserError(f"-o {output}: unknown image format; use .png or .jpg")
+    if not 64 <= size <= 4096:
+        raise UserError(f"--size {size}: use 64 to 4096 pixels")
+    if not found:
+        raise UserError("no styles installed to show; see `realtime styles`")
+    check_distinct(output, [photo_path])
+    check_output_path(output)
+    photo = images.read_bgr(photo_path, "photo")
+    notify = say_once()
+    bar = progress.bar()
+    with bar:
+        task = bar.add_task("styles", total=len(found))
+        engines = {s.name: s.path for s in found}
+        results = list(gallery.render(photo, list(engines), lambda name, img: Engine(engines[name], device=device, notify=notify)(img),
+                                      size, on_done=lambda name: bar.advance(task)))
+    images.write_bgr(output, gallery.style_sheet(images.resize_long_side(photo, size), results))
+    say(f"wrote {output}: {len(results)} styles on {photo_path.name}")
 
 
 @app.command()
@@ -369,8 +443,8 @@ def evaluate(
         losses, outputs = ev.photo_losses(engines, files, images.read_bgr(style_image, "style image"), size)
         result["photos"] = {"folder": str(photos), "count": len(files), "size": size,
                             "style_image": str(style_image), "losses": losses}
-        table.add_column("style loss", justify="right")
-        table.add_column("content loss", justify="right")
+        for col in ("style loss", "content loss", "L* contrast", "colourfulness"):
+            table.add_column(col, justify="right")
         if sheet is not None:
             names = list(outputs)
             grid = ev.contact_sheet([[outputs[n][i] for n in names] for i in range(len(files))], names)
@@ -391,7 +465,8 @@ def evaluate(
     for name in (["photo"] if photos is not None else []) + names:
         row = [name]
         if photos is not None:
-            row += [f"{losses[name]['style']:.1f}", f"{losses[name]['content']:.1f}"] if name in losses else ["", ""]
+            keys = ("style", "content", "contrast", "colourfulness")
+            row += [f"{losses[name][k]:.1f}" for k in keys] if name in losses else [""] * len(keys)
         if clip is not None:
             t = temporal.get(name)
             row += [f"{t.warping_error:.5f}", f"{t.input_warping_error:.5f}", f"{t.fps:.1f}"] if t else ["", "", ""]

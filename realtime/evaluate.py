@@ -145,6 +145,19 @@ def temporal_variants(frames: Iterable[np.ndarray], stylise: Stylise,
     return results
 
 
+def lightness_contrast(bgr: np.ndarray) -> float:
+    """Standard deviation of CIE L* (0-100): a pale, washed-out result scores low whatever its style loss."""
+    lab = cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+    return float(lab[..., 0].std())
+
+
+def colourfulness(bgr: np.ndarray) -> float:
+    """Hasler and Suesstrunk (2003): spread plus mean of the opponent channels rg and yb, 0-255 units."""
+    b, g, r = (bgr[..., i].astype(np.float32) for i in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
 def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 256) -> np.ndarray:
     """A grid: one row per photo, one column per label (first column the photo itself)."""
     def fit(img: np.ndarray) -> np.ndarray:
@@ -165,7 +178,8 @@ def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 2
 
 def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: np.ndarray, size: int,
                  vgg=None) -> tuple[dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
-    """Mean Gram style loss (relu1_1..relu5_1) and content loss (relu4_2) per model, plus its outputs.
+    """Mean Gram style loss (relu1_1..relu5_1), content loss (relu4_2), L* contrast and colourfulness per
+    model, plus its outputs.
 
     The same definition as Gatys mode, for every model alike (ours, the anchors, anyone's), with the style
     image scaled to the photos' long side. 'photo' (the unchanged photos) is always included as the base.
@@ -181,7 +195,7 @@ def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: n
     style = images.bgr_to_tensor(images.resize_long_side(style_bgr, size))
     loss = PerceptualLoss(vgg, style, GATYS_STYLE, GATYS_CONTENT, 1, 1, 0)
     all_models: dict[str, Stylise] = {"photo": lambda frame: frame, **stylisers}
-    totals = {name: {"style": 0.0, "content": 0.0} for name in all_models}
+    totals = {name: {"style": 0.0, "content": 0.0, "contrast": 0.0, "colourfulness": 0.0} for name in all_models}
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in all_models}
     for path in photos:
         photo = images.resize_long_side(images.read_bgr(path), size)
@@ -193,5 +207,7 @@ def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: n
                 feats = vgg(images.bgr_to_tensor(out))
                 totals[name]["style"] += float(loss.style_loss_of(feats))
                 totals[name]["content"] += float(loss.content_loss_of(feats, content_feats))
+            totals[name]["contrast"] += lightness_contrast(out)
+            totals[name]["colourfulness"] += colourfulness(out)
     means = {name: {k: v / len(photos) for k, v in vals.items()} for name, vals in totals.items()}
     return means, outputs

@@ -57,3 +57,13 @@ def check_writable_dir(path: Path) -> Path:
     if not os.access(path, os.W_OK):
         raise UserError(f"{path}: output folder is not writable; choose another --out-dir")
     return path
+
+
+def check_distinct(output: Path, inputs: list[Path]) -> None:
+    """Refuse an output that is one of the inputs, however it is spelled (./, symlinks)."""
+    for source in inputs:
+        same = output.resolve() == source.resolve()
+        if not same and output.exists() and source.exists():
+            same = os.path.samefile(output, source)
+        if same:
+            raise UserError(f"{output}: output would overwrite the input {source}; choose another -o")

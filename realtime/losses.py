@@ -30,6 +30,25 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dh + dw
 
 
+def chroma(image: torch.Tensor) -> torch.Tensor:
+    """The two colour-difference channels (B - Y, R - Y) of RGB 0-255 images, lightness left out."""
+    r, g, b = image[:, 0:1], image[:, 1:2], image[:, 2:3]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return torch.cat([b - y, r - y], 1)
+
+
+def local_colour_error(output: torch.Tensor, photo: torch.Tensor, cell: int = 8) -> torch.Tensor:
+    """Mean squared chroma difference of the two images averaged over cell x cell blocks, in units of 128.
+
+    Asks each region to keep the photo's own hue on average (an orange suit stays orange) while leaving
+    the detail inside the block free: the strokes, tile lines and highlights that carry the style's palette.
+    A short training run otherwise finds the cheap way to match the style's colour statistics: repainting
+    everything in the style's average colour.
+    """
+    diff = F.avg_pool2d(chroma(output.float()) - chroma(photo.float()), cell, ceil_mode=True)
+    return (diff / 128.0).pow(2).mean()
+
+
 @dataclass
 class LossParts:
     content: torch.Tensor
@@ -41,21 +60,35 @@ class LossParts:
         return {k: float(getattr(self, k).detach()) for k in ("content", "style", "tv", "total")}
 
 
+def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||x - target||^2 / ||target||^2 per sample, averaged over the batch: scale-free."""
+    dims = tuple(range(1, x.dim()))
+    target = target.expand_as(x)
+    return ((x - target) ** 2).sum(dims).div((target ** 2).sum(dims).clamp_min(1e-12)).mean()
+
+
 class PerceptualLoss(torch.nn.Module):
     """Style, content and TV losses against one style image, through a frozen VGG19.
 
-    The raw losses are on a unit scale (mean squared feature / Gram differences); the weights bring them
-    together. Style is the sum over taps of the squared Gram difference, scaled by 1e-5 so that default
-    weights near 1 are meaningful.
+    Two scalings:
+    - `relative=False` (Gatys mode and `evaluate`): style is the sum over taps of the mean squared Gram
+      difference times the tap's channel count, scaled by 1e-5; content the mean squared feature
+      difference times 1e-3. In VGG19's units relu4_1 outweighs relu1_1 by about 10^4, so this measures
+      mostly the coarse texture.
+    - `relative=True` (training): each tap's squared Gram error is divided by the style Gram's squared
+      norm, and the content error by the photo features' squared norm; style is the mean over taps. Every
+      tap then has an equal say (relu1_1-relu2_1 carry colour and contrast, the ones a washed-out network
+      misses), and one style weight fits every style image and every choice of taps.
     """
 
     STYLE_SCALE = 1e-5
     CONTENT_SCALE = 1e-3
 
     def __init__(self, vgg: VGG19Features, style_image: torch.Tensor, style_taps: list[str], content_tap: str,
-                 content_weight: float, style_weight: float, tv_weight: float):
+                 content_weight: float, style_weight: float, tv_weight: float, relative: bool = False):
         super().__init__()
         self.vgg = vgg
+        self.relative = relative
         self.style_taps = style_taps
         self.content_tap = content_tap
         self.content_weight = content_weight
@@ -70,6 +103,10 @@ class PerceptualLoss(torch.nn.Module):
         return [getattr(self, f"target_gram_{i}") for i in range(len(self.style_taps))]
 
     def style_loss_of(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.relative:
+            errors = [relative_error(gram(feats[tap].float()), target)
+                      for tap, target in zip(self.style_taps, self.target_grams())]
+            return torch.stack(errors).mean()
         total = 0.0
         for tap, target in zip(self.style_taps, self.target_grams()):
             g = gram(feats[tap])
@@ -77,16 +114,20 @@ class PerceptualLoss(torch.nn.Module):
         return total * self.STYLE_SCALE  # type: ignore[return-value]
 
     def content_loss_of(self, feats: dict[str, torch.Tensor], content_feats: torch.Tensor) -> torch.Tensor:
+        if self.relative:
+            return relative_error(feats[self.content_tap].float(), content_feats.float())
         return F.mse_loss(feats[self.content_tap], content_feats) * self.CONTENT_SCALE
 
     def content_features(self, content: torch.Tensor) -> torch.Tensor:
+        """The content tap only: VGG stops there (relu2_2 is 4 of the 10 convs training runs)."""
         with torch.no_grad():
-            return self.vgg(content)[self.content_tap].detach()
+            return self.vgg(content, [self.content_tap])[self.content_tap].detach()
 
     def forward(self, output: torch.Tensor, content_feats: torch.Tensor) -> LossParts:
         feats = self.vgg(output)
-        content = self.content_loss_of(feats, content_feats)
-        style = self.style_loss_of(feats)
-        tv = total_variation(output)
+        with torch.autocast(output.device.type, enabled=False):  # Gram sums and loss sums stay float32
+            content = self.content_loss_of(feats, content_feats)
+            style = self.style_loss_of(feats)
+            tv = total_variation(output.float())
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return LossParts(content, style, tv, total)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -51,12 +52,15 @@ def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
 
 
 class BatchSource:
-    """Batches of uint8 crops for step k, decoded a few steps ahead in worker threads."""
+    """Batches of uint8 crops for step k, decoded a few steps ahead in worker threads.
 
-    def __init__(self, photos: list[Path], image_size: int, batch_size: int, seed: int, rank: int = 0,
-                 prefetch: int = 4, workers: int = 4):
+    `crop_size(step)` gives the crop size of each step (a resolution schedule: small crops first).
+    """
+
+    def __init__(self, photos: list[Path], crop_size: Callable[[int], int], batch_size: int, seed: int,
+                 rank: int = 0, prefetch: int = 4, workers: int = 4):
         self.photos = photos
-        self.image_size = image_size
+        self.crop_size = crop_size
         self.batch_size = batch_size
         self.seed = seed
         self.rank = rank
@@ -84,7 +88,7 @@ class BatchSource:
                 if len(self._bad) == len(self.photos):
                     raise UserError("none of the training photos could be decoded; check --data")
                 continue
-            crops.append(random_crop(image, self.image_size, rng)[:, :, ::-1])  # BGR -> RGB
+            crops.append(random_crop(image, self.crop_size(step), rng)[:, :, ::-1])  # BGR -> RGB
         return torch.from_numpy(np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2)))
 
     def batch(self, step: int) -> torch.Tensor:

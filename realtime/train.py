@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -22,7 +23,7 @@ from rich.progress import TextColumn
 from realtime import checkpoint, images, progress
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_writable_dir
-from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
+from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss, local_colour_error
 from realtime.photos import BatchSource, find_photos
 from realtime.stability import StabilityLoss
 from realtime.transformer import TransformerNet
@@ -45,20 +46,84 @@ class TrainSettings:
     steps: int = 2000
     batch_size: int = 4
     image_size: int = 256
+    small_size: int | None = 128  # crops for all but the finish; None: image_size throughout
+    finish_fraction: float = 0.1  # the last steps, at image_size
     style_size: int = 512
-    style_weight: float = 0.05
+    style_weight: float = 40.0  # relative losses: see losses.PerceptualLoss
     content_weight: float = 1.0
-    tv_weight: float = 0.1
-    lr: float = 1e-3
+    tv_weight: float = 1e-4
+    colour_weight: float = 0.0  # local colour term: see losses.local_colour_error
+    lr: float = 2e-3  # cosine-decayed to lr / 20
+    warmup_steps: int = 200  # from scratch: learn to reproduce the photo first (no VGG, seconds)
+    precision: str = "auto"
+    init: str | None = None
     width: int = 32
     blocks: int = 5
     arch: str = "full"
-    stability_weight: float = 0.02
+    stability_weight: float = 5e-4  # about 5 % of the relative losses' total, as 0.02 was of the old scale
     seed: int = 0
     checkpoint_every: int = 500
     preview_every: int = 200
     device: str = "auto"
     vgg: str | None = None
+
+
+RECIPE = "relative-gram-v2"  # the loss scaling and schedule the model card's figures refer to
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: without them PyTorch emulates bf16 on the CPU, far slower than fp32."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_precision(choice: str, device: torch.device) -> tuple[str, str]:
+    """(precision, why): auto takes bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere."""
+    if choice not in ("auto", "fp32", "bf16"):
+        raise UserError(f"--precision {choice}: use auto, fp32 or bf16")
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+        where = torch.cuda.get_device_name(device)
+    else:
+        native = cpu_has_native_bf16()
+        where = cpu_model()
+    if choice == "auto":
+        if native:
+            return "bf16", f"bf16 autocast ({where} has native bf16)"
+        return "fp32", f"fp32 ({where} has no native bf16{'' if device.type == 'cuda' else ': no avx512_bf16 or amx_bf16'})"
+    if choice == "bf16" and not native:
+        return "bf16", f"bf16 autocast, EMULATED on {where}: expect it to be many times slower than fp32"
+    return choice, f"{choice} ({where})"
+
+
+def crop_schedule(settings: TrainSettings) -> Callable[[int], int]:
+    """Small crops for most steps, the full size for the last `finish_fraction` (at least one step)."""
+    small = settings.small_size or settings.image_size
+    finish_from = settings.steps - max(1, round(settings.steps * settings.finish_fraction))
+    return lambda step: small if step < finish_from else settings.image_size
+
+
+def learning_rate(settings: TrainSettings, step: int) -> float:
+    """Cosine decay from lr to lr / 20: fast early progress, then the fine detail settles."""
+    t = min(step / max(1, settings.steps), 1.0)
+    floor = settings.lr / 20
+    return floor + (settings.lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def pick_device(choice: str) -> torch.device:
@@ -106,8 +171,20 @@ def _preview(model: TransformerNet, photo: torch.Tensor, path: Path) -> None:
     images.write_bgr(path, images.tensor_to_bgr(out))
 
 
+PATH_SETTINGS = ("style_image", "data", "out_dir", "vgg", "init")
+
+
+def portable_settings(settings: TrainSettings) -> dict[str, Any]:
+    """The settings with file names instead of this machine's paths: model cards travel."""
+    values = asdict(settings)
+    for key in PATH_SETTINGS:
+        if values.get(key):
+            values[key] = Path(values[key]).name
+    return values
+
+
 def _card(settings: TrainSettings, style_sha: str, vgg_sha: str, step: int, losses: dict[str, float],
-          seconds: float, world: int, device: torch.device, interrupted: bool) -> dict[str, Any]:
+          seconds: float, world: int, device: torch.device, precision: str, interrupted: bool) -> dict[str, Any]:
     return {
         "name": settings.name,
         "kind": KINDS[settings.arch],
@@ -125,7 +202,11 @@ def _card(settings: TrainSettings, style_sha: str, vgg_sha: str, step: int, loss
         "train_seconds": round(seconds, 1),
         "processes": world,
         "device": str(device.type),
-        "settings": asdict(settings),
+        "cpu": cpu_model() if device.type == "cpu" else None,
+        "precision": precision,
+        "recipe": RECIPE,
+        "init": Path(settings.init).name if settings.init else None,
+        "settings": portable_settings(settings),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -142,10 +223,50 @@ class RunningMean:
         return dict(self.values)
 
 
+def _load_start(model: TransformerNet, optimizer: torch.optim.Optimizer, settings: TrainSettings,
+                resume: str | None) -> int:
+    """Weights (and, resuming, optimiser state and step) to start from; returns the first step."""
+    want = (settings.arch, settings.width, settings.blocks)
+    if resume:
+        payload = checkpoint.load(resume)
+        state, got, source = payload["model"], (payload.get("arch", "full"), payload["width"], payload["blocks"]), resume
+    elif settings.init:
+        (state, got), source = checkpoint.initial_weights(settings.init), settings.init
+    else:
+        return 0
+    if tuple(got) != want:
+        raise UserError(f"{source}: that network is arch {got[0]}, width {got[1]}, {got[2]} blocks; "
+                        f"match it with --arch, --width and --blocks")
+    model.load_state_dict(state)
+    if resume:
+        if payload["optimizer"]:
+            optimizer.load_state_dict(payload["optimizer"])
+        return int(payload["step"])
+    return 0
+
+
+def reconstruct(model: TransformerNet, source: BatchSource, steps: int, lr: float, device: torch.device,
+                on_step: Callable[[int, float], None]) -> None:
+    """Teach a fresh network to reproduce its input (pixel L1, no VGG: seconds on a CPU).
+
+    Style training then starts from the photo instead of a grey smear, so the objects keep their own
+    colours and shapes early, when a short CPU run would otherwise settle on the style's average palette.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(steps):
+        batch = source.batch(step).to(device).float().contiguous(memory_format=torch.channels_last)
+        loss = (model(batch) - batch).abs().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        on_step(step + 1, float(loss.detach()))
+
+
 def train(settings: TrainSettings, resume: str | None = None) -> Path:
     """Train, writing NAME.ckpt, NAME.json and previews into out_dir; return the checkpoint path."""
     device = pick_device(settings.device)
     ddp, device = setup_distributed(device)
+    precision, why = pick_precision(settings.precision, device)
     torch.manual_seed(settings.seed)
     out_dir = check_writable_dir(Path(settings.out_dir)) if ddp.main else Path(settings.out_dir)
     ckpt_path = out_dir / f"{settings.name}.ckpt"
@@ -154,33 +275,23 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     style = images.bgr_to_tensor(images.resize_long_side(style_bgr, settings.style_size)).to(device)
 
     vgg, vgg_file = load_features(TRAIN_STYLE + [TRAIN_CONTENT], settings.vgg)
-    vgg = vgg.to(device)
+    vgg = vgg.to(device).to(memory_format=torch.channels_last)  # oneDNN and cuDNN are faster on NHWC
     loss_fn = PerceptualLoss(vgg, style, TRAIN_STYLE, TRAIN_CONTENT, settings.content_weight,
-                             settings.style_weight, settings.tv_weight).to(device)
+                             settings.style_weight, settings.tv_weight, relative=True).to(device)
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
+    model = model.to(memory_format=torch.channels_last)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-        vgg.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    start = 0
-    if resume:
-        payload = checkpoint.load(resume)
-        got = (payload.get("arch", "full"), payload["width"], payload["blocks"])
-        if got != (settings.arch, settings.width, settings.blocks):
-            raise UserError(f"{resume}: checkpoint is arch {got[0]}, width {got[1]}, {got[2]} blocks; "
-                            f"match it with --arch, --width and --blocks")
-        model.load_state_dict(payload["model"])
-        if payload["optimizer"]:
-            optimizer.load_state_dict(payload["optimizer"])
-        start = int(payload["step"])
+    start = _load_start(model, optimizer, settings, resume)
     net: torch.nn.Module = model
     if ddp.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    amp = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    crop_size = crop_schedule(settings)
+    finish_from = next((k for k in range(settings.steps) if crop_size(k) == settings.image_size), 0)
 
-    source = BatchSource(photos, settings.image_size, settings.batch_size, settings.seed, ddp.rank,
-                         workers=4 if device.type == "cuda" else 2)
+    workers = 4 if device.type == "cuda" else 2
+    source = BatchSource(photos, crop_size, settings.batch_size, settings.seed, ddp.rank, workers=workers)
     preview_photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(photos[0]), settings.image_size)).to(device)
     config = asdict(settings)
     style_sha = file_digest(Path(settings.style_image), "sha256")
@@ -189,13 +300,16 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     step = start
     t0 = time.time()
     interrupted = False
+    if ddp.main:
+        progress.STDERR.print(f"training {settings.name} on {device.type}: {why}; crops {settings.small_size or settings.image_size} px, "
+                              f"then {settings.image_size} px from step {finish_from}", highlight=False)
 
     def write() -> None:
         if not ddp.main:
             return
         checkpoint.save(ckpt_path, model, optimizer, step, config, losses)
         card = _card(settings, style_sha, vgg_file.sha256, step, losses, time.time() - t0, ddp.world, device,
-                     interrupted)
+                     precision, interrupted)
         with atomic_path(out_dir / f"{settings.name}.json") as tmp:
             tmp.write_text(json.dumps(card, indent=2))
 
@@ -205,23 +319,38 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     model.train()
     try:
         with bar:
+            if start == 0 and not resume and not settings.init and settings.warmup_steps > 0:
+                warm = bar.add_task("reproduce the photo", total=settings.warmup_steps, losses="", rate="")
+                warm_source = BatchSource(photos, crop_schedule(settings), settings.batch_size, settings.seed + 7919,
+                                          ddp.rank, workers=workers)
+                try:
+                    reconstruct(model, warm_source, settings.warmup_steps, settings.lr, device,
+                                lambda k, l1: bar.update(warm, completed=k, losses=f"L1 {l1:.1f}"))
+                finally:
+                    warm_source.close()
             task = bar.add_task(f"train {settings.name}", total=settings.steps, completed=start, losses="", rate="")
             tick = time.time()
             while step < settings.steps:
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(settings, step)
                 batch = source.batch(step).to(device, non_blocking=True).float()
-                if device.type == "cuda":
-                    batch = batch.contiguous(memory_format=torch.channels_last)
+                batch = batch.contiguous(memory_format=torch.channels_last)
+                steady = stability is not None and step >= finish_from
                 with amp:
                     content_feats = loss_fn.content_features(batch)
-                    if stability is None:
+                    if not steady:
                         out = net(batch)
                     else:  # the moved copy rides in the same batch (instance norm is per image)
                         gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + ddp.rank * 65_537 + step)
                         moved, theta = stability.perturb(batch, gen)
                         out, out_moved = net(torch.cat([batch, moved])).chunk(2)
-                    parts = loss_fn(out.float(), content_feats)
+                    parts = loss_fn(out, content_feats)
                     total, values = parts.total, parts.as_floats()
-                    if stability is not None:
+                    if settings.colour_weight > 0:
+                        colour = local_colour_error(out, batch)
+                        total = total + settings.colour_weight * colour
+                        values.update(colour=float(colour.detach()), total=float(total.detach()))
+                    if steady:
                         stab = stability(out, out_moved, theta)
                         total = total + settings.stability_weight * stab
                         values.update(stab=float(stab.detach()), total=float(total.detach()))
@@ -233,8 +362,10 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                 now = time.time()
                 rate = 1.0 / max(now - tick, 1e-9)
                 tick = now
-                summary = f"style {losses['style']:.1f} content {losses['content']:.1f} tv {losses['tv']:.1f}"
-                if stability is not None:
+                summary = f"style {losses['style']:.3f} content {losses['content']:.3f} tv {losses['tv']:.1f}"
+                if "colour" in losses:
+                    summary += f" colour {losses['colour']:.3f}"
+                if "stab" in losses:
                     summary += f" stab {losses['stab']:.1f}"
                 bar.update(task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)
                 if ddp.main and not bar.console.is_terminal and step % log_every == 0:

@@ -190,10 +190,12 @@ class VGG19Features(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, taps: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """The named ReLU outputs (all of this module's taps, or just `taps`, stopping at the deepest)."""
         out: dict[str, torch.Tensor] = {}
         x = x - self.mean
-        wanted = set(self.taps)
+        wanted = set(taps or self.taps)
+        last = "conv" + deepest(list(wanted)).removeprefix("relu")
         previous_block = 1
         for name, conv in self.convs.items():
             block = int(name[4])
@@ -204,6 +206,8 @@ class VGG19Features(nn.Module):
             tap = "relu" + name.removeprefix("conv")
             if tap in wanted:
                 out[tap] = x
+            if name == last:
+                break
         return out
 
 

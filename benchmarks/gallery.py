@@ -1,0 +1,101 @@
+"""Train, export and judge one gallery style on this machine's CPU, as the shipped styles were made.
+
+    python benchmarks/gallery.py mosaic --shared ../shared --steps 1200
+    python benchmarks/gallery.py candy --shared ../shared --steps 400 --init mosaic
+
+Trains with `realtime train`'s defaults (plus what is given here) into --work, exports models/NAME.onnx
+with its model card (the style image's author and copyright from shared/data/styles/MANIFEST.csv), then
+measures it on the 24 unseen Kodak photos at 512 px beside the anchor of the same style, if there is
+one: style and content loss (the `realtime evaluate` definitions), L* contrast and colourfulness. Writes
+benchmarks/styles/NAME.json and NAME_sheet.png (photo | ours | anchor, eight photos).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import onnxruntime as ort
+import torch
+
+from realtime import evaluate as ev, images
+from realtime.engine import Engine
+from realtime.export import export
+from realtime.train import TrainSettings, train
+
+REPO = Path(__file__).resolve().parent.parent
+ANCHORS = {"mosaic": "pytorch_examples_nc16_mosaic.onnx", "candy": "pytorch_examples_nc16_candy.onnx",
+           "udnie": "pytorch_examples_nc16_udnie.onnx", "the_scream": "lengstrom_scream.onnx",
+           "wave": "lengstrom_wave.onnx", "shipwreck": "lengstrom_wreck.onnx"}
+UNKNOWN_AUTHOR = {"mosaic", "candy", "feathers", "pencil"}
+
+
+def style_credit(shared: Path, name: str) -> dict[str, str]:
+    with open(shared / "data" / "styles" / "MANIFEST.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["file"] == f"{name}.jpg")
+    copyright_ = ("unknown authorship; shipped as the community's standard example" if name in UNKNOWN_AUTHOR
+                  else "public domain")
+    return {"style_author": row["author and status"], "style_copyright": copyright_, "style_origin": row["origin"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("style")
+    ap.add_argument("--shared", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--init", default=None)
+    ap.add_argument("--image-size", type=int, default=192)
+    ap.add_argument("--style-weight", type=float, default=None)
+    ap.add_argument("--style-size", type=int, default=None)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/gallery"))
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: its default); two runs side by side: 1 each")
+    ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
+    args = ap.parse_args()
+
+    name, shared = args.style, args.shared
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    extra = {k: v for k, v in (("style_weight", args.style_weight), ("style_size", args.style_size)) if v is not None}
+    settings = TrainSettings(style_image=str(shared / "data" / "styles" / f"{name}.jpg"), data=str(shared / "data" / "train"),
+                             name=name, out_dir=str(args.work), steps=args.steps, image_size=args.image_size, width=16,
+                             blocks=5, init=args.init, checkpoint_every=100, preview_every=100, device="cpu", **extra)
+    ckpt = args.work / f"{name}.ckpt"
+    if not args.skip_train:
+        ckpt = train(settings, resume=str(ckpt) if ckpt.is_file() and not args.init else None)
+    card_path = ckpt.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card.update(style_credit(shared, name))
+    card["training_command"] = (f"python benchmarks/gallery.py {name} --shared SHARED --steps {args.steps} --image-size {args.image_size}"
+                                + (f" --init {Path(args.init).name}" if args.init else "")
+                                + "".join(f" --{k.replace('_', '-')} {v}" for k, v in extra.items()))
+    card_path.write_text(json.dumps(card, indent=2))
+    out = REPO / "models" / f"{name}.onnx"
+    export(ckpt, out)
+    (REPO / "models" / f"{name}.json").write_text(json.dumps({**card, "file": out.name, "precision": "fp32", "opset": 17}, indent=2))
+
+    stylisers = {name: Engine(out, device="cpu")}
+    anchor = ANCHORS.get(name)
+    if anchor:
+        stylisers[f"anchor {anchor.removesuffix('.onnx')}"] = Engine(shared / "anchors" / anchor, device="cpu")
+    photos = sorted((shared / "data" / "eval").glob("*.jpg"))
+    t = time.time()
+    means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(settings.style_image), 512)
+    labels = list(outputs)
+    picks = [0, 2, 4, 6, 12, 14, 18, 22]  # eight varied photos: people, houses, boats, parrots, ...
+    sheet = ev.contact_sheet([[outputs[n][i] for n in labels] for i in picks], labels, cell=320)
+    images.write_bgr(REPO / "benchmarks" / "styles" / f"{name}_sheet.png", sheet)
+    result = {"style": name, "photos": "shared/data/eval (Kodak24, never trained on)", "size": 512, "figures": means,
+              "model_card": {k: card.get(k) for k in ("steps", "train_seconds", "precision", "cpu", "recipe", "init")},
+              "onnxruntime": ort.__version__}
+    (REPO / "benchmarks" / "styles" / f"{name}.json").write_text(json.dumps(result, indent=2))
+    print(f"{'model':<40} {'style':>9} {'content':>9} {'L* contrast':>12} {'colourful':>10}")
+    for model, m in means.items():
+        print(f"{model:<40} {m['style']:>9.1f} {m['content']:>9.1f} {m['contrast']:>12.1f} {m['colourfulness']:>10.1f}")
+    print(f"(judged in {time.time() - t:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

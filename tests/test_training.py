@@ -1,0 +1,141 @@
+"""Fast CPU training: precision choice, crop and learning-rate schedule, the relative losses, --init."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import assert_clean_error, cli
+from conftest import EVAL, STYLES
+
+
+def test_precision_auto_follows_the_cpu():
+    from realtime.errors import UserError
+    from realtime.train import cpu_has_native_bf16, pick_precision
+
+    cpu = torch.device("cpu")
+    precision, why = pick_precision("auto", cpu)
+    assert precision == ("bf16" if cpu_has_native_bf16() else "fp32"), why
+    assert pick_precision("fp32", cpu)[0] == "fp32"
+    forced, why = pick_precision("bf16", cpu)
+    assert forced == "bf16" and (cpu_has_native_bf16() or "EMULATED" in why)
+    with pytest.raises(UserError):
+        pick_precision("fp8", cpu)
+
+
+def test_crop_and_learning_rate_schedule():
+    from realtime.train import TrainSettings, crop_schedule, learning_rate
+
+    s = TrainSettings(style_image="s.jpg", data="d", name="n", steps=1000, image_size=256, small_size=128,
+                      finish_fraction=0.1, lr=2e-3)
+    sizes = [crop_schedule(s)(k) for k in range(s.steps)]
+    assert sizes[:900] == [128] * 900 and sizes[900:] == [256] * 100
+    rates = [learning_rate(s, k) for k in range(s.steps + 1)]
+    assert rates[0] == pytest.approx(2e-3) and rates[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    whole = TrainSettings(style_image="s.jpg", data="d", name="n", steps=10, image_size=64, small_size=None)
+    assert {crop_schedule(whole)(k) for k in range(10)} == {64}
+
+
+def test_vgg_stops_at_the_content_tap(vgg_weights):
+    from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE
+    from realtime.vgg import load_features
+
+    vgg, _ = load_features(TRAIN_STYLE + [TRAIN_CONTENT])
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        full, early = vgg(x), vgg(x, [TRAIN_CONTENT])
+    assert set(early) == {TRAIN_CONTENT} and set(full) == set(TRAIN_STYLE) | {TRAIN_CONTENT}
+    assert torch.equal(full[TRAIN_CONTENT], early[TRAIN_CONTENT])
+
+
+def test_relative_losses_give_every_tap_a_say(vgg_weights, shared):
+    """Scaled the old way, relu4_1 outweighs relu1_1 by orders of magnitude; relative errors are comparable."""
+    from realtime import images
+    from realtime.losses import TRAIN_STYLE, gram, relative_error
+    from realtime.vgg import load_features
+
+    vgg, _ = load_features(TRAIN_STYLE)
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "mosaic.jpg"), 256))
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(EVAL / "kodak24_kodim05.jpg"), 256))
+    with torch.no_grad():
+        fs, fp = vgg(style), vgg(photo)
+    old = [float(torch.nn.functional.mse_loss(gram(fp[t]), gram(fs[t]))) * fs[t].shape[1] for t in TRAIN_STYLE]
+    new = [float(relative_error(gram(fp[t]), gram(fs[t]))) for t in TRAIN_STYLE]
+    assert max(old) / min(old) > 1000
+    assert max(new) / min(new) < 5 and all(0 < v < 2 for v in new)
+    assert float(relative_error(3 * gram(fp["relu1_1"]), 3 * gram(fs["relu1_1"]))) == pytest.approx(new[0], rel=1e-4)
+
+
+def test_init_reads_a_shipped_style_back_exactly():
+    """--init mosaic starts from the very network that ships: PyTorch with its weights matches onnxruntime."""
+    import onnxruntime as ort
+
+    from realtime import zoo
+    from realtime.checkpoint import initial_weights
+    from realtime.transformer import TransformerNet
+
+    state, (arch, width, blocks) = initial_weights("mosaic")
+    net = TransformerNet(width, blocks, arch).eval()
+    net.load_state_dict(state)
+    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32))
+    with torch.no_grad():
+        ours = net(x).clamp(0, 255).numpy()  # the export adds the final clip
+    theirs = ort.InferenceSession(str(zoo.resolve("mosaic")), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    assert np.abs(ours - theirs).max() < 0.05
+
+
+def test_train_init_fine_tunes_and_the_card_travels(tmp_path, vgg_weights, shared):
+    out = tmp_path / "out"
+    result = cli("train", STYLES / "candy.jpg", "--data", EVAL, "--name", "candy", "--out-dir", out, "--init", "mosaic",
+                 "--steps", 3, "--batch-size", 1, "--image-size", 48, "--small-size", 32, "--style-size", 96,
+                 "--preview-every", 0, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    assert "fp32" in result.stderr or "bf16" in result.stderr  # it says which precision it runs
+    ckpt = torch.load(out / "candy.ckpt", weights_only=True)
+    assert ckpt["width"] == 16 and ckpt["step"] == 3  # the shape came from the shipped mosaic
+    card = json.loads((out / "candy.json").read_text())
+    assert card["init"] == "mosaic" and card["precision"] in ("fp32", "bf16") and card["recipe"]
+    assert not any("/" in str(v) for v in card["settings"].values()), card["settings"]  # file names, no paths
+
+
+def test_train_init_refuses_a_foreign_network(tmp_path, shared):
+    result = cli("train", STYLES / "candy.jpg", "--data", EVAL, "--name", "c", "--out-dir", tmp_path,
+                 "--init", shared / "anchors" / "pytorch_examples_nc16_candy.onnx", "--steps", 1)
+    assert_clean_error(result, "--init")
+    assert not list(tmp_path.iterdir())
+
+
+def test_styles_sheet_shows_every_style_on_the_photo(tmp_path):
+    from realtime import images, zoo
+    from realtime.gallery import LABEL_HEIGHT
+
+    photo = tmp_path / "photo.png"
+    images.write_bgr(photo, np.tile(np.linspace(0, 255, 160, dtype=np.uint8)[None, :, None], (120, 1, 3)))
+    sheet = tmp_path / "sheet.png"
+    result = cli("styles", "--sheet", photo, "-o", sheet, "--size", 128)
+    assert result.code == 0, result.stderr
+    grid = images.read_bgr(sheet)
+    tiles = 1 + len(zoo.list_styles())
+    rows = -(-tiles // 4)
+    assert grid.shape == (rows * (320 + LABEL_HEIGHT), 4 * 320, 3)
+    assert grid[:, 320:640].std() > 5  # the first style's tile holds a picture, not a blank
+    assert_clean_error(cli("styles", "--sheet", photo, "-o", photo), "overwrite")
+    assert_clean_error(cli("styles", "--sheet", photo), "-o")
+
+
+def test_contrast_and_colourfulness_figures():
+    from realtime.evaluate import colourfulness, lightness_contrast
+
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    halves = grey.copy()
+    halves[:16], halves[16:] = 0, 255
+    red = np.zeros_like(grey)
+    red[..., 2] = 255
+    assert lightness_contrast(grey) == pytest.approx(0, abs=1e-3)
+    assert lightness_contrast(halves) == pytest.approx(50, abs=0.1)
+    assert colourfulness(grey) == 0 and colourfulness(halves) == 0
+    assert colourfulness(red) > 50
