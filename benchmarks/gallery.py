@@ -7,7 +7,7 @@ Trains with `realtime train`'s defaults (plus what is given here) into --work, e
 with its model card (the style image's author and copyright from shared/data/styles/MANIFEST.csv), then
 measures it on the 24 unseen Kodak photos at 512 px beside the anchor of the same style, if there is
 one: style and content loss (the `realtime evaluate` definitions), L* contrast and colourfulness. Writes
-benchmarks/styles/NAME.json and NAME_sheet.png (photo | ours | anchor, eight photos).
+benchmarks/styles/NAME.json and NAME_sheet.jpg (photo | ours | anchor).
 """
 
 from __future__ import annotations
@@ -50,19 +50,33 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=192)
     ap.add_argument("--style-weight", type=float, default=None)
     ap.add_argument("--style-size", type=int, default=None)
+    ap.add_argument("--colour-weight", type=float, default=None)
     ap.add_argument("--work", type=Path, default=Path("/tmp/gallery"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: its default); two runs side by side: 1 each")
     ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
+    ap.add_argument("--judge-only", action="store_true", help="only judge models/NAME.onnx")
+    ap.add_argument("--photos", type=int, default=24, help="how many Kodak photos to judge on (VGG19 at 512 px costs about a minute each here)")
     args = ap.parse_args()
 
     name, shared = args.style, args.shared
     if args.threads:
         torch.set_num_threads(args.threads)
-    extra = {k: v for k, v in (("style_weight", args.style_weight), ("style_size", args.style_size)) if v is not None}
+    extra = {k: v for k, v in (("style_weight", args.style_weight), ("style_size", args.style_size),
+                               ("colour_weight", args.colour_weight)) if v is not None}
     settings = TrainSettings(style_image=str(shared / "data" / "styles" / f"{name}.jpg"), data=str(shared / "data" / "train"),
                              name=name, out_dir=str(args.work), steps=args.steps, image_size=args.image_size, width=16,
                              blocks=5, init=args.init, checkpoint_every=100, preview_every=100, device="cpu", **extra)
     ckpt = args.work / f"{name}.ckpt"
+    out = REPO / "models" / f"{name}.onnx"
+    if not args.judge_only:
+        card = train_and_export(args, settings, extra, ckpt, out)
+    else:
+        card = json.loads(out.with_suffix(".json").read_text())
+    judge(name, shared, out, settings.style_image, card, args.photos)
+
+
+def train_and_export(args, settings: TrainSettings, extra: dict, ckpt: Path, out: Path) -> dict:
+    name, shared = args.style, args.shared
     if not args.skip_train:
         ckpt = train(settings, resume=str(ckpt) if ckpt.is_file() and not args.init else None)
     card_path = ckpt.with_suffix(".json")
@@ -72,22 +86,26 @@ def main() -> None:
                                 + (f" --init {Path(args.init).name}" if args.init else "")
                                 + "".join(f" --{k.replace('_', '-')} {v}" for k, v in extra.items()))
     card_path.write_text(json.dumps(card, indent=2))
-    out = REPO / "models" / f"{name}.onnx"
     export(ckpt, out)
     (REPO / "models" / f"{name}.json").write_text(json.dumps({**card, "file": out.name, "precision": "fp32", "opset": 17}, indent=2))
+    return card
 
+
+def judge(name: str, shared: Path, out: Path, style_image: str, card: dict, count: int) -> None:
     stylisers = {name: Engine(out, device="cpu")}
     anchor = ANCHORS.get(name)
     if anchor:
         stylisers[f"anchor {anchor.removesuffix('.onnx')}"] = Engine(shared / "anchors" / anchor, device="cpu")
     photos = sorted((shared / "data" / "eval").glob("*.jpg"))
+    photos = [photos[i] for i in sorted(set(round(k * len(photos) / count) for k in range(count)))]
     t = time.time()
-    means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(settings.style_image), 512)
+    means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(style_image), 512)
     labels = list(outputs)
-    picks = [0, 2, 4, 6, 12, 14, 18, 22]  # eight varied photos: people, houses, boats, parrots, ...
+    picks = list(range(len(photos)))[:: max(1, len(photos) // 8)][:8]
     sheet = ev.contact_sheet([[outputs[n][i] for n in labels] for i in picks], labels, cell=320)
-    images.write_bgr(REPO / "benchmarks" / "styles" / f"{name}_sheet.png", sheet)
-    result = {"style": name, "photos": "shared/data/eval (Kodak24, never trained on)", "size": 512, "figures": means,
+    images.write_bgr(REPO / "benchmarks" / "styles" / f"{name}_sheet.jpg", sheet)
+    result = {"style": name, "photos": f"{len(photos)} of shared/data/eval (Kodak24, never trained on)",
+              "files": [p.name for p in photos], "size": 512, "figures": means,
               "model_card": {k: card.get(k) for k in ("steps", "train_seconds", "precision", "cpu", "recipe", "init")},
               "onnxruntime": ort.__version__}
     (REPO / "benchmarks" / "styles" / f"{name}.json").write_text(json.dumps(result, indent=2))

@@ -156,7 +156,7 @@ def train(
     small_size: int = typer.Option(128, help="Crop size before the finish: a quarter of the pixels, about 3-4x faster steps; 0: --image-size throughout."),
     finish_fraction: float = typer.Option(0.1, help="Share of the steps at --image-size; the stability term is trained there."),
     style_size: int = typer.Option(512, help="Long side the style image is scaled to: sets the size of strokes and tiles (about the same in a photo of that size)."),
-    style_weight: float = typer.Option(40.0, help="Weight of the style loss against the content loss (both relative errors): higher, more style."),
+    style_weight: float = typer.Option(20.0, help="Weight of the style loss against the content loss (both relative errors): higher, more style; 40 can wash the photo out."),
     content_weight: float = typer.Option(1.0, help="Weight of the relu2_2 content loss."),
     tv_weight: float = typer.Option(1e-4, help="Weight of total variation (in 0-255 units; smooths noise)."),
     lr: float = typer.Option(2e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),

@@ -29,6 +29,7 @@ def style_sheet(photo: np.ndarray, stylised: Iterable[tuple[str, np.ndarray]], t
                 columns: int = 4) -> np.ndarray:
     """A grid: the photo first, then each (name, stylised image), row by row."""
     tiles = [labelled_tile(photo, "photo", tile)] + [labelled_tile(img, name, tile) for name, img in stylised]
+    columns = min(columns, len(tiles))
     rows = math.ceil(len(tiles) / columns)
     blank = np.full_like(tiles[0], 255)
     tiles += [blank] * (rows * columns - len(tiles))

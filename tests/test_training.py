@@ -120,8 +120,9 @@ def test_styles_sheet_shows_every_style_on_the_photo(tmp_path):
     assert result.code == 0, result.stderr
     grid = images.read_bgr(sheet)
     tiles = 1 + len(zoo.list_styles())
-    rows = -(-tiles // 4)
-    assert grid.shape == (rows * (320 + LABEL_HEIGHT), 4 * 320, 3)
+    columns = min(4, tiles)
+    rows = -(-tiles // columns)
+    assert grid.shape == (rows * (320 + LABEL_HEIGHT), columns * 320, 3)
     assert grid[:, 320:640].std() > 5  # the first style's tile holds a picture, not a blank
     assert_clean_error(cli("styles", "--sheet", photo, "-o", photo), "overwrite")
     assert_clean_error(cli("styles", "--sheet", photo), "-o")
