@@ -50,7 +50,6 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=192)
     ap.add_argument("--style-weight", type=float, default=None)
     ap.add_argument("--style-size", type=int, default=None)
-    ap.add_argument("--colour-weight", type=float, default=None)
     ap.add_argument("--work", type=Path, default=Path("/tmp/gallery"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: its default); two runs side by side: 1 each")
     ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
@@ -61,8 +60,7 @@ def main() -> None:
     name, shared = args.style, args.shared
     if args.threads:
         torch.set_num_threads(args.threads)
-    extra = {k: v for k, v in (("style_weight", args.style_weight), ("style_size", args.style_size),
-                               ("colour_weight", args.colour_weight)) if v is not None}
+    extra = {k: v for k, v in (("style_weight", args.style_weight), ("style_size", args.style_size)) if v is not None}
     settings = TrainSettings(style_image=str(shared / "data" / "styles" / f"{name}.jpg"), data=str(shared / "data" / "train"),
                              name=name, out_dir=str(args.work), steps=args.steps, image_size=args.image_size, width=16,
                              blocks=5, init=args.init, checkpoint_every=100, preview_every=100, device="cpu", **extra)

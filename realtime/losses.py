@@ -30,25 +30,6 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dh + dw
 
 
-def chroma(image: torch.Tensor) -> torch.Tensor:
-    """The two colour-difference channels (B - Y, R - Y) of RGB 0-255 images, lightness left out."""
-    r, g, b = image[:, 0:1], image[:, 1:2], image[:, 2:3]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    return torch.cat([b - y, r - y], 1)
-
-
-def local_colour_error(output: torch.Tensor, photo: torch.Tensor, cell: int = 8) -> torch.Tensor:
-    """Mean squared chroma difference of the two images averaged over cell x cell blocks, in units of 128.
-
-    Asks each region to keep the photo's own hue on average (an orange suit stays orange) while leaving
-    the detail inside the block free: the strokes, tile lines and highlights that carry the style's palette.
-    A short training run otherwise finds the cheap way to match the style's colour statistics: repainting
-    everything in the style's average colour.
-    """
-    diff = F.avg_pool2d(chroma(output.float()) - chroma(photo.float()), cell, ceil_mode=True)
-    return (diff / 128.0).pow(2).mean()
-
-
 @dataclass
 class LossParts:
     content: torch.Tensor

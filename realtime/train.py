@@ -23,7 +23,7 @@ from rich.progress import TextColumn
 from realtime import checkpoint, images, progress
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_writable_dir
-from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss, local_colour_error
+from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.photos import BatchSource, find_photos
 from realtime.stability import StabilityLoss
 from realtime.transformer import TransformerNet
@@ -52,7 +52,6 @@ class TrainSettings:
     style_weight: float = 20.0  # relative losses (losses.PerceptualLoss); 40 over-stylised 3 of 4 styles in 350-500 CPU steps
     content_weight: float = 1.0
     tv_weight: float = 1e-4
-    colour_weight: float = 0.0  # local colour term: see losses.local_colour_error
     lr: float = 2e-3  # cosine-decayed to lr / 20
     warmup_steps: int = 200  # from scratch: learn to reproduce the photo first (no VGG, seconds)
     precision: str = "auto"
@@ -346,10 +345,6 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                         out, out_moved = net(torch.cat([batch, moved])).chunk(2)
                     parts = loss_fn(out, content_feats)
                     total, values = parts.total, parts.as_floats()
-                    if settings.colour_weight > 0:
-                        colour = local_colour_error(out, batch)
-                        total = total + settings.colour_weight * colour
-                        values.update(colour=float(colour.detach()), total=float(total.detach()))
                     if steady:
                         stab = stability(out, out_moved, theta)
                         total = total + settings.stability_weight * stab
@@ -363,8 +358,6 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                 rate = 1.0 / max(now - tick, 1e-9)
                 tick = now
                 summary = f"style {losses['style']:.3f} content {losses['content']:.3f} tv {losses['tv']:.1f}"
-                if "colour" in losses:
-                    summary += f" colour {losses['colour']:.3f}"
                 if "stab" in losses:
                     summary += f" stab {losses['stab']:.1f}"
                 bar.update(task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)
