@@ -5,11 +5,11 @@
 #   bash benchmarks/flicker.sh
 # Writes benchmarks/results/flicker_{photos,office,traffic}.json and flicker_photos_sheet.png; the tables
 # go to stdout. Models: benchmarks/models/mosaic-perframe.onnx is the shipped mosaic's checkpoint trained
-# 200 more steps without the stability term; benchmarks/models/mosaic-stable02.onnx (shipped as mosaic until issue 10) the same 200 steps with it.
+# 200 more steps without the stability term; models/mosaic.onnx the same 200 steps with it.
 set -euo pipefail
 R=${REALTIME:-realtime}
 S=../shared
-OURS="benchmarks/models/mosaic-perframe.onnx benchmarks/models/mosaic-stable02.onnx"
+OURS="benchmarks/models/mosaic-perframe.onnx models/mosaic.onnx"
 ANCHORS=$(ls $S/anchors/*.onnx)
 $R evaluate $OURS $S/anchors/pytorch_examples_nc16_mosaic.onnx --style-image $S/data/styles/mosaic.jpg \
   --photos $S/data/eval --size 256 --device cpu \
