@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
-from realtime.train import cpu_has_native_bf16, cpu_model
+from realtime.train import cpu_flags, cpu_has_native_bf16, cpu_model
 from realtime.transformer import TransformerNet
 from realtime.vgg import load_features
 
@@ -68,8 +68,7 @@ def main() -> None:
                 rows.append({"precision": precision, "width": width, "crop": size, "batch": 4, "seconds_per_step": round(s, 3),
                              "emulated": precision == "bf16" and not native})
                 print(f"{precision:<10} {width:>5} {size:>5} {s:>8.2f}", flush=True)
-    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("flags")), []) if Path("/proc/cpuinfo").is_file() else []
+    flags = cpu_flags()
     result = {"cpu": cpu_model(), "cores": torch.get_num_threads(), "native_bf16": native,
               "cpu_flags_of_note": [f for f in flags if f.startswith(("avx", "amx", "fma"))],
               "torch": torch.__version__, "python": platform.python_version(), "rows": rows}

@@ -70,25 +70,28 @@ class TrainSettings:
 RECIPE = "relative-gram-v2"  # the loss scaling and schedule the model card's figures refer to
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first `field` line of /proc/cpuinfo (Linux), or None."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(field)), None)
+
+
+def cpu_model() -> str:
     import platform
 
-    return platform.processor() or "unknown CPU"
+    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
+
+
+def cpu_flags() -> list[str]:
+    return (_cpuinfo("flags") or "").split()
 
 
 def cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX: without them PyTorch emulates bf16 on the CPU, far slower than fp32."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
@@ -111,10 +114,20 @@ def pick_precision(choice: str, device: torch.device) -> tuple[str, str]:
     return choice, f"{choice} ({where})"
 
 
+def small_crop(settings: TrainSettings) -> int:
+    return min(settings.small_size or settings.image_size, settings.image_size)
+
+
+def finish_start(settings: TrainSettings) -> int:
+    """First step at full crop size (the stability term trains from there): 0 when there is no small phase."""
+    if small_crop(settings) == settings.image_size:
+        return 0
+    return settings.steps - max(1, round(settings.steps * settings.finish_fraction))
+
+
 def crop_schedule(settings: TrainSettings) -> Callable[[int], int]:
     """Small crops for most steps, the full size for the last `finish_fraction` (at least one step)."""
-    small = min(settings.small_size or settings.image_size, settings.image_size)
-    finish_from = settings.steps - max(1, round(settings.steps * settings.finish_fraction))
+    small, finish_from = small_crop(settings), finish_start(settings)
     return lambda step: small if step < finish_from else settings.image_size
 
 
@@ -286,8 +299,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     if ddp.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-    crop_size = crop_schedule(settings)
-    finish_from = next((k for k in range(settings.steps) if crop_size(k) == settings.image_size), 0)
+    crop_size, finish_from = crop_schedule(settings), finish_start(settings)
 
     workers = 4 if device.type == "cuda" else 2
     source = BatchSource(photos, crop_size, settings.batch_size, settings.seed, ddp.rank, workers=workers)
@@ -300,7 +312,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     t0 = time.time()
     interrupted = False
     if ddp.main:
-        progress.STDERR.print(f"training {settings.name} on {device.type}: {why}; crops {settings.small_size or settings.image_size} px, "
+        progress.STDERR.print(f"training {settings.name} on {device.type}: {why}; crops {small_crop(settings)} px, "
                               f"then {settings.image_size} px from step {finish_from}", highlight=False)
 
     def write() -> None:
