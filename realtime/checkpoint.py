@@ -71,7 +71,10 @@ def initial_weights(source: str) -> tuple[dict[str, torch.Tensor], tuple[str, in
         return payload["model"], (str(payload.get("arch", "full")), int(payload["width"]), int(payload["blocks"]))
     from realtime import zoo
 
-    onnx_path = path if path.suffix == ".onnx" else zoo.resolve(source)
+    try:
+        onnx_path = path if path.suffix == ".onnx" else zoo.resolve(source)
+    except UserError as exc:  # zoo speaks of --style; here the option is --init
+        raise UserError(str(exc).replace("--style", "--init", 1)) from None
     return _weights_from_onnx(onnx_path)
 
 
