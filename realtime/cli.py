@@ -6,7 +6,7 @@ import sys
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Annotated, Callable, List, Optional
 
 import typer
 from rich.progress import TextColumn
@@ -37,6 +37,19 @@ class Net(str, Enum):
     auto = "auto"
     full = "full"
     lite = "lite"
+
+
+# Options shared by the commands that stylise (image, video, webcam), declared once.
+StyleOpt = Annotated[str, typer.Option(help="Style name (see `realtime styles`) or path to an .onnx file.")]
+RunDevice = Annotated[Device, typer.Option(help="auto: CUDA when onnxruntime can use it, else CPU (said).")]
+Fp16Opt = Annotated[bool, typer.Option(help="Use the style's half-precision copy when there is one (GPUs).")]
+Int8Opt = Annotated[bool, typer.Option("--int8", help=INT8_HELP)]
+NetOpt = Annotated[Net, typer.Option(help=NET_HELP)]
+StrengthOpt = Annotated[float, typer.Option(help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid.")]
+PreserveColorOpt = Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colours: transfer the style's lightness only.")]
+TileOpt = Annotated[str, typer.Option(metavar="auto|off|PIXELS", help=(
+    "Frames above this many pixels (auto: 2.1 MP, so 1080p runs whole) are stylised in overlapping tiles that "
+    "share the frame's normalisation: an 8K still in under 2 GB instead of 15 GB."))]
 
 
 class Arch(str, Enum):
@@ -266,33 +279,37 @@ def export(
 def video(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="Video file to stylise (.mp4, .mov, .mkv, .avi, ...)."),
     output: Path = typer.Option(..., "-o", "--output", help="Video file to write: .mp4, .m4v, .mov, .mkv or .avi."),
-    style: str = typer.Option(..., help="Style name (see `realtime styles`) or path to an .onnx file."),
+    style: StyleOpt = ...,
     scale: float = typer.Option(1.0, help="Run the network at this fraction of the size, then resize back (faster)."),
-    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
-    fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
-    int8: bool = typer.Option(False, "--int8", help=INT8_HELP),
-    net: Net = typer.Option(Net.auto, help=NET_HELP),
+    device: RunDevice = Device.auto,
+    fp16: Fp16Opt = False,
+    int8: Int8Opt = False,
+    net: NetOpt = Net.auto,
     no_audio: bool = typer.Option(False, "--no-audio", help="Leave the audio out (it is copied unchanged by default)."),
     size: Optional[int] = typer.Option(None, metavar="LONG_SIDE", help="Long side of the output in pixels (default: input size)."),
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
     crf: int = typer.Option(18, help="x264 quality: lower is better and bigger; 18-23 is usual."),
     preset: str = typer.Option("medium", help="x264 speed/size trade-off: ultrafast ... medium ... veryslow."),
-    strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
-    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
+    strength: StrengthOpt = 1.0,
+    preserve_color: PreserveColorOpt = False,
     stabilize: float = typer.Option(0.0, metavar="S", help=STABILIZE_HELP),
+    tile: TileOpt = "auto",
 ) -> None:
     """Stylise a video file: every frame, same frame rate and size, audio copied; Ctrl-C keeps a playable part."""
     from realtime import video as video_mod, zoo
     from realtime.blend import check_strength
     from realtime.engine import Engine, runs_on_cpu
     from realtime.stabilize import Stabilized, check_amount
+    from realtime.tiling import parse_tile
 
     check_strength(strength)
     check_amount(stabilize)
+    budget = parse_tile(tile)
     model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, int8=int8, notify=say)
     settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
     job = video_mod.prepare(input_path, output, settings)
-    engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
+    engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color,
+                    tile=budget)
     try:
         result = video_mod.stylise_video(job, Stabilized(engine, stabilize) if stabilize else engine, notify=say)
     except video_mod.Interrupted as stop:
@@ -378,24 +395,28 @@ def _style_sheet(found: list, photo_path: Optional[Path], output: Optional[Path]
 def image(
     inputs: List[Path] = typer.Argument(..., help="Image files and/or folders of images."),
     output: Path = typer.Option(..., "-o", "--output", help="Output image (one input) or folder (several)."),
-    style: str = typer.Option(..., help="Style name (see `realtime styles`) or path to an .onnx file."),
+    style: StyleOpt = ...,
     scale: float = typer.Option(1.0, help="Process at this fraction of the size, then resize back."),
-    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
-    fp16: bool = typer.Option(False, help="Use the style's half-precision copy when there is one (GPUs)."),
-    int8: bool = typer.Option(False, "--int8", help=INT8_HELP),
-    net: Net = typer.Option(Net.auto, help=NET_HELP),
-    strength: float = typer.Option(1.0, help="How much style, 0 (the photo) to 1 (full); blended in Lab, colours kept vivid."),
-    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours: transfer the style's lightness only."),
+    device: RunDevice = Device.auto,
+    fp16: Fp16Opt = False,
+    int8: Int8Opt = False,
+    net: NetOpt = Net.auto,
+    strength: StrengthOpt = 1.0,
+    preserve_color: PreserveColorOpt = False,
+    tile: TileOpt = "auto",
 ) -> None:
     """Stylise still images with a fast network; results keep the input size."""
     from realtime import stills, zoo
     from realtime.blend import check_strength
     from realtime.engine import Engine, runs_on_cpu
+    from realtime.tiling import parse_tile
 
     check_strength(strength)
+    budget = parse_tile(tile)
     model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, int8=int8, notify=say)
     files = stills.collect_inputs(inputs)
-    engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color)
+    engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color,
+                    tile=budget)
     pairs = stills.plan_outputs(files, output)
     stills.stylise_files(engine, pairs, on_done=lambda src, dst: say(f"{src} -> {dst}"))
 
@@ -410,7 +431,7 @@ def evaluate(
     clip_size: int = typer.Option(640, help="Long side clip frames are scaled to."),
     max_frames: int = typer.Option(120, help="Frames of the clip to use."),
     scale: float = typer.Option(1.0, help="Processing scale passed to the engine."),
-    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
+    device: RunDevice = Device.auto,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write all figures as JSON."),
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet PNG (photo | model | model ...)."),
     stabilize: float = typer.Option(0.0, metavar="S", help="Also measure each model with `--stabilize S` on the clip."),
@@ -539,9 +560,9 @@ def webcam(
     height: Optional[int] = typer.Option(None, help="Capture height to ask the camera for (a --source is resized)."),
     mirror: bool = typer.Option(False, "--mirror", help="Start mirrored (key m toggles)."),
     scale: float = typer.Option(1.0, help="Run the network at this fraction of the size: the speed lever on CPUs."),
-    device: Device = typer.Option(Device.auto, help="auto: CUDA when onnxruntime can use it, else CPU (said)."),
-    fp16: bool = typer.Option(False, help="Use the styles' half-precision copies when there are any (GPUs)."),
-    net: Net = typer.Option(Net.auto, help=NET_HELP),
+    device: RunDevice = Device.auto,
+    fp16: Fp16Opt = False,
+    net: NetOpt = Net.auto,
     record: Optional[Path] = typer.Option(None, help="Record the stylised frames to this .mp4 from the start (key r toggles)."),
     no_display: bool = typer.Option(False, "--no-display", help="No window: run headless (a --source then processes every frame)."),
     max_frames: int = typer.Option(0, help="Stop after this many frames (0: no limit)."),
@@ -553,7 +574,7 @@ def webcam(
     virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Also send the stylised frames to a virtual camera "
                                      "for video calls (v4l2loopback on Linux, OBS on Windows/macOS; see the README)."),
     virtual_device: Optional[str] = typer.Option(None, help="Which virtual camera, e.g. /dev/video9 (implies --virtual-cam)."),
-    int8: bool = typer.Option(False, "--int8", help=INT8_HELP),
+    int8: Int8Opt = False,
 ) -> None:
     """Stylise a webcam (or a video played as one) live. Keys: n/p style, 1-9 style by number, m mirror,
     s side by side, c/space snapshot, r record, k keep colours, [ / ] less / more style, t steady, q/Esc quit."""

@@ -15,11 +15,14 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from realtime import tiling
 from realtime.blend import blend, check_strength
 from realtime.errors import UserError
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+MIN_SIDE = 32  # smaller frames are padded up (edge pixels repeated) and cropped back: the network's own
+               # reflection padding needs a few pixels at a quarter of the size
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,17 @@ def runs_on_cpu(device: str) -> bool:
     return CUDA not in ort.get_available_providers() or not cuda_driver_present()
 
 
+def session_options(arena: bool = True):
+    """`arena=False` hands memory back after each run (the tile graphs: a big frame's peak stays bounded)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = arena
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
 def make_session(path: Path, device: str, notify: Callable[[str], None]):
     """Create the onnxruntime session on the device asked for and say which one it really got."""
     import onnxruntime as ort
@@ -82,9 +96,7 @@ def make_session(path: Path, device: str, notify: Callable[[str], None]):
         raise UserError(f"--device {device}: use auto, cuda or cpu")
     if not path.is_file():
         raise UserError(f"{path}: model file not found")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
+    options = session_options()
     want_cuda = device in ("auto", "cuda")
     reason = ""
     if want_cuda and CUDA not in ort.get_available_providers():
@@ -115,11 +127,12 @@ class Engine:
     On CUDA, IO binding moves each frame across the bus once each way.
     `strength` (0..1) and `preserve_color` post-process each result against its input
     (realtime.blend); both are plain attributes, changeable between frames (the webcam keys).
+    Frames of more than `tile` pixels (after `scale`) run in tiles (realtime.tiling); None: never.
     """
 
     def __init__(self, model: Path | str, device: str = "auto", scale: float = 1.0,
                  notify: Callable[[str], None] = lambda msg: None, strength: float = 1.0,
-                 preserve_color: bool = False):
+                 preserve_color: bool = False, tile: int | None = tiling.DEFAULT_BUDGET):
         if not 0.05 <= scale <= 4:
             raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
         self.strength = check_strength(strength)
@@ -130,6 +143,9 @@ class Engine:
         self.provider = self.session.get_providers()[0]
         self.on_cuda = self.provider == CUDA
         self._binding = self.session.io_binding() if self.on_cuda else None
+        self.tile = tile
+        self._tiler: tiling.Tiler | None = None
+        self._notify = notify
 
     @property
     def device(self) -> str:
@@ -139,9 +155,11 @@ class Engine:
         """BGR uint8 HWC -> model tensor NCHW float32 (padded); returns the unpadded size too."""
         h, w = frame.shape[:2]
         m = self.info.pad_multiple
-        ph, pw = (-h) % m, (-w) % m
+        ph, pw = max(h, MIN_SIDE) - h, max(w, MIN_SIDE) - w
+        ph, pw = ph + (-(h + ph)) % m, pw + (-(w + pw)) % m
         if ph or pw:
-            frame = cv2.copyMakeBorder(frame, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
+            border = cv2.BORDER_REFLECT_101 if min(h, w) >= MIN_SIDE else cv2.BORDER_REPLICATE
+            frame = cv2.copyMakeBorder(frame, 0, ph, 0, pw, border)
         blob = cv2.dnn.blobFromImage(frame, scalefactor=self.info.value_scale / 255.0,
                                      swapRB=self.info.color_order == "RGB")
         return blob, (h, w)
@@ -154,6 +172,29 @@ class Engine:
         img = np.clip(img, 0, 255, out=np.empty_like(img) if not img.flags.writeable else img)
         img = img.astype(np.uint8)
         return np.ascontiguousarray(img[:, :, ::-1]) if self.info.color_order == "RGB" else np.ascontiguousarray(img)
+
+    def stylise(self, frame: np.ndarray) -> np.ndarray:
+        """The network on a frame as it is (no scale, no blend), in tiles when it exceeds the budget."""
+        if self.tile and frame.shape[0] * frame.shape[1] > self.tile:
+            return self.tiler()(frame)
+        blob, size = self.preprocess(frame)
+        return self.postprocess(self.run_tensor(blob), size)
+
+    def tiler(self) -> tiling.Tiler:
+        """Built on the first big frame: the stats and tile graphs get sessions of their own."""
+        if self._tiler is None:
+            import onnx
+            import onnxruntime as ort
+
+            split = tiling.split_norms(onnx.load(str(self.info.path)))
+            providers = self.session.get_providers()
+            if split is None:
+                self._notify(f"{self.info.path.name}: its normalisation could not be shared across tiles; "
+                             "large frames are tiled with each tile normalised alone (seams possible; --tile off avoids them)")
+            self._tiler = tiling.Tiler(
+                self.tile, split, lambda data: ort.InferenceSession(data, sess_options=session_options(arena=False), providers=providers),
+                self.preprocess, self.postprocess, self.info.input_name, self.info.output_name, self.session)
+        return self._tiler
 
     def run_tensor(self, blob: np.ndarray) -> np.ndarray:
         if self._binding is None:
@@ -174,8 +215,7 @@ class Engine:
             h, w = frame.shape[:2]
             size = (max(4, round(w * self.scale)), max(4, round(h * self.scale)))
             src = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
-        blob, size = self.preprocess(src)
-        out = self.postprocess(self.run_tensor(blob), size)
+        out = self.stylise(src)
         if out.shape[:2] != frame.shape[:2]:
             out = cv2.resize(out, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
         if self.preserve_color or self.strength != 1.0:

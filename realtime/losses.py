@@ -16,10 +16,13 @@ TRAIN_STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
 TRAIN_CONTENT = "relu2_2"
 
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix normalised by C*H*W so layers and image sizes are comparable."""
+def gram(features: torch.Tensor, centred: bool = False) -> torch.Tensor:
+    """Gram matrix normalised by C*H*W so layers and image sizes are comparable; `centred`: of the
+    features less their per-channel mean (a covariance), so the mean colour does not dominate."""
     n, c, h, w = features.shape
     f = features.reshape(n, c, h * w)
+    if centred:
+        f = f - f.mean(dim=2, keepdim=True)
     return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
@@ -66,10 +69,12 @@ class PerceptualLoss(torch.nn.Module):
     CONTENT_SCALE = 1e-3
 
     def __init__(self, vgg: VGG19Features, style_image: torch.Tensor, style_taps: list[str], content_tap: str,
-                 content_weight: float, style_weight: float, tv_weight: float, relative: bool = False):
+                 content_weight: float, style_weight: float, tv_weight: float, relative: bool = False,
+                 centred: bool = False):
         super().__init__()
         self.vgg = vgg
         self.relative = relative
+        self.centred = centred
         self.style_taps = style_taps
         self.content_tap = content_tap
         self.content_weight = content_weight
@@ -78,14 +83,14 @@ class PerceptualLoss(torch.nn.Module):
         with torch.no_grad():
             feats = vgg(style_image)
         for i, tap in enumerate(style_taps):
-            self.register_buffer(f"target_gram_{i}", gram(feats[tap]).detach())
+            self.register_buffer(f"target_gram_{i}", gram(feats[tap], centred).detach())
 
     def target_grams(self) -> list[torch.Tensor]:
         return [getattr(self, f"target_gram_{i}") for i in range(len(self.style_taps))]
 
     def style_loss_of(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.relative:
-            errors = [relative_error(gram(feats[tap].float()), target)
+            errors = [relative_error(gram(feats[tap].float(), self.centred), target)
                       for tap, target in zip(self.style_taps, self.target_grams())]
             return torch.stack(errors).mean()
         total = 0.0

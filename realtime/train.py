@@ -51,6 +51,7 @@ class TrainSettings:
     style_size: int = 512
     style_weight: float = 20.0  # relative losses (losses.PerceptualLoss); 40 over-stylised 3 of 4 styles in 350-500 CPU steps
     content_weight: float = 1.0
+    style_statistic: str = "gram"  # or "covariance": Gram matrices of mean-free features (experimental)
     tv_weight: float = 1e-4
     lr: float = 2e-3  # cosine-decayed to lr / 20
     warmup_steps: int = 200  # from scratch: learn to reproduce the photo first (no VGG, seconds)
@@ -289,7 +290,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     vgg, vgg_file = load_features(TRAIN_STYLE + [TRAIN_CONTENT], settings.vgg)
     vgg = vgg.to(device).to(memory_format=torch.channels_last)  # oneDNN and cuDNN are faster on NHWC
     loss_fn = PerceptualLoss(vgg, style, TRAIN_STYLE, TRAIN_CONTENT, settings.content_weight,
-                             settings.style_weight, settings.tv_weight, relative=True).to(device)
+                             settings.style_weight, settings.tv_weight, relative=True,
+                             centred=settings.style_statistic == "covariance").to(device)
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     model = model.to(memory_format=torch.channels_last)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
