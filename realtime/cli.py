@@ -12,7 +12,7 @@ import typer
 from rich.progress import TextColumn
 
 from realtime.errors import UserError
-from realtime.files import check_output_path
+from realtime.files import check_distinct, check_output_path
 from realtime.progress import STDERR, STDOUT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -121,6 +121,7 @@ def gatys(
         raise UserError("--size must be at least 64 and --steps at least 1")
     if output.suffix.lower() not in images.IMAGE_SUFFIXES:
         raise UserError(f"{output}: unknown image format; use .png or .jpg")
+    check_distinct(output, [content, style])
     check_output_path(output)
     dev = pick_device(device.value)
     content_img = images.read_bgr(content, "content image")
@@ -250,6 +251,9 @@ def export(
     """Export a trained network to ONNX (dynamic height and width), checked against PyTorch."""
     from realtime import export as export_mod, quantize
 
+    check_distinct(output, [checkpoint] + ([calibration] if calibration else []))
+    if int8_output:
+        check_distinct(int8_output, [checkpoint, output], "--int8-output")
     if (calibration or int8_output) and not int8:
         raise UserError("--calibration and --int8-output only apply with --int8")
     if int8 and fp16:
@@ -263,8 +267,7 @@ def export(
         return
     target = int8_output or quantize.int8_path(output)
     if int8:  # fail before the export, not after it
-        from realtime.files import check_output_path
-
+        check_distinct(target, [checkpoint], "--int8-output")
         check_output_path(target)
     report = export_mod.export(checkpoint, output, fp16=fp16, opset=opset)
     errors = ", ".join(f"{k} {v:.2g}" for k, v in report.max_abs_error.items())
@@ -367,8 +370,6 @@ def _card_summary(card: dict) -> str:
 def _style_sheet(found: list, photo_path: Optional[Path], output: Optional[Path], size: int, device: str) -> None:
     from realtime import gallery, images, progress
     from realtime.engine import Engine
-    from realtime.files import check_distinct
-
     if photo_path is None or output is None:
         raise UserError("--sheet PHOTO and -o SHEET.png go together")
     if output.suffix.lower() not in images.IMAGE_SUFFIXES:
@@ -394,7 +395,7 @@ def _style_sheet(found: list, photo_path: Optional[Path], output: Optional[Path]
 @app.command()
 def image(
     inputs: List[Path] = typer.Argument(..., help="Image files and/or folders of images."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output image (one input) or folder (several)."),
+    output: str = typer.Option(..., "-o", "--output", help="Output image (one input), or folder (several inputs, or a path ending in /)."),
     style: StyleOpt = ...,
     scale: float = typer.Option(1.0, help="Process at this fraction of the size, then resize back."),
     device: RunDevice = Device.auto,
@@ -417,7 +418,7 @@ def image(
     files = stills.collect_inputs(inputs)
     engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color,
                     tile=budget)
-    pairs = stills.plan_outputs(files, output)
+    pairs = stills.plan_outputs(files, Path(output), folder=output.endswith(("/", "\\")))
     stills.stylise_files(engine, pairs, on_done=lambda src, dst: say(f"{src} -> {dst}"))
 
 
@@ -447,6 +448,12 @@ def evaluate(
     from realtime.stabilize import Stabilizer, check_amount
 
     check_amount(stabilize)
+    inputs = [Path(m) for m in models if m.endswith(".onnx")] + [p for p in (style_image, clip) if p]
+    if photos is not None and photos.is_dir():
+        inputs += list(photos.iterdir())
+    for written, option in ((json_path, "--json"), (sheet, "--sheet")):
+        if written is not None:
+            check_distinct(written, inputs, option)
     if photos is None and clip is None:
         raise UserError("give --photos DIR (with --style-image) and/or --clip VIDEO")
     if photos is not None and style_image is None:

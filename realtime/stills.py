@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 from realtime import images
 from realtime.engine import Engine
 from realtime.errors import UserError
+from realtime.files import Inputs, check_output_path
 
 
 def collect_inputs(inputs: Iterable[Path]) -> list[Path]:
@@ -26,22 +27,28 @@ def collect_inputs(inputs: Iterable[Path]) -> list[Path]:
     return files
 
 
-def plan_outputs(files: list[Path], output: Path, suffix: str = ".png") -> list[tuple[Path, Path]]:
-    """One input and an image path -> that path; otherwise OUTPUT is a folder of NAME.png files."""
-    as_file = len(files) == 1 and output.suffix.lower() in images.IMAGE_SUFFIXES
+def plan_outputs(files: list[Path], output: Path, suffix: str = ".png", folder: bool = False) -> list[tuple[Path, Path]]:
+    """One input and an image path -> that path; otherwise OUTPUT is a folder of NAME.png files.
+
+    `folder`: the user spelled OUTPUT as a folder (a trailing /). A name with an extension that is not an
+    image format is refused rather than made into a folder: `-o out.xyz` is a typo more often than not."""
+    ext = output.suffix.lower()
+    if ext and ext not in images.IMAGE_SUFFIXES and not folder and not output.is_dir():
+        raise UserError(f"-o {output}: unknown image format {ext}; use .png or .jpg, or end the path with / for a folder")
+    as_file = len(files) == 1 and ext in images.IMAGE_SUFFIXES and not folder
     if as_file:
+        check_output_path(output)  # a missing folder is an error here; a folder OUTPUT is made when needed
         pairs = [(files[0], output)]
     else:
         if output.suffix.lower() in images.IMAGE_SUFFIXES:
             raise UserError(f"-o {output}: {len(files)} inputs need an output folder, not an image file")
-        output.mkdir(parents=True, exist_ok=True)
         pairs = [(f, output / (f.stem + suffix)) for f in files]
         names = [o for _, o in pairs]
         if len(set(names)) != len(names):
             raise UserError(f"-o {output}: two inputs share a file name; stylise them in separate calls")
-    for src, dst in pairs:
-        if dst.exists() and src.resolve() == dst.resolve():
-            raise UserError(f"{dst}: output would overwrite its input; choose another -o")
+    inputs = Inputs(files)
+    for _, dst in pairs:  # no output may land on any input (a folder into itself, ./ or symlinked spellings)
+        inputs.check(dst)
     return pairs
 
 
@@ -50,5 +57,9 @@ def stylise_files(engine: Engine, pairs: list[tuple[Path, Path]],
     for src, dst in pairs:
         frame = images.read_bgr(src)
         out = engine(frame)
+        try:  # the output folder appears with its first finished image, not before
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"-o {dst.parent}: cannot create this folder ({exc.strerror}); choose another -o") from exc
         images.write_bgr(dst, out)
         on_done(src, dst)

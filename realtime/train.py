@@ -22,7 +22,7 @@ from rich.progress import TextColumn
 
 from realtime import checkpoint, images, progress
 from realtime.errors import UserError
-from realtime.files import atomic_path, check_writable_dir
+from realtime.files import atomic_path, check_distinct, check_writable_dir
 from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.photos import BatchSource, find_photos
 from realtime.stability import StabilityLoss
@@ -275,6 +275,18 @@ def reconstruct(model: TransformerNet, source: BatchSource, steps: int, lr: floa
         on_step(step + 1, float(loss.detach()))
 
 
+def check_outputs_spare_inputs(settings: TrainSettings, ckpt_path: Path) -> None:
+    """The checkpoint, card and previews must not land on the style image or the --init network
+    (--resume names NAME.ckpt on purpose: it continues there)."""
+    inputs = [Path(settings.style_image)] + ([Path(settings.init)] if settings.init and Path(settings.init).is_file() else [])
+    for written in (ckpt_path, ckpt_path.with_suffix(".json")):
+        check_distinct(written, inputs, "--name or --out-dir")
+    style = Path(settings.style_image).resolve()
+    if style.parent == (ckpt_path.parent / "previews").resolve() and style.name.startswith(f"{settings.name}-"):
+        raise UserError(f"{settings.style_image}: previews of this run would overwrite the style image; "
+                        "choose another --name or --out-dir")
+
+
 def train(settings: TrainSettings, resume: str | None = None) -> Path:
     """Train, writing NAME.ckpt, NAME.json and previews into out_dir; return the checkpoint path."""
     device = pick_device(settings.device)
@@ -283,6 +295,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     torch.manual_seed(settings.seed)
     out_dir = check_writable_dir(Path(settings.out_dir)) if ddp.main else Path(settings.out_dir)
     ckpt_path = out_dir / f"{settings.name}.ckpt"
+    check_outputs_spare_inputs(settings, ckpt_path)
     photos = find_photos(Path(settings.data))
     style_bgr = images.read_bgr(settings.style_image, "style image")
     style = images.bgr_to_tensor(images.resize_long_side(style_bgr, settings.style_size)).to(device)

@@ -34,7 +34,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from realtime.errors import UserError
-from realtime.files import check_output_path, temp_beside
+from realtime.files import check_distinct, check_output_path, temp_beside
 
 SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -116,8 +116,7 @@ def prepare(input_path: Path | str, output: Path | str, settings: VideoSettings)
         raise UserError(f"{src}: input video not found")
     if dst.suffix.lower() not in SUFFIXES:
         raise UserError(f"{dst}: unknown video format {dst.suffix or '(none)'}; use {', '.join(SUFFIXES)}")
-    if _same_file(src, dst):
-        raise UserError(f"{dst}: output would overwrite its input; choose another -o")
+    check_distinct(dst, [src])
     check_output_path(dst)
     if dst.exists() and not settings.overwrite:
         raise UserError(f"{dst}: already exists; pass --overwrite to replace it")
@@ -141,15 +140,6 @@ def prepare(input_path: Path | str, output: Path | str, settings: VideoSettings)
     if is_avi:  # AVI headers count empty (dropped-frame) chunks as frames too
         total, estimate = _count_video_packets(src), False
     return Job(src, dst, settings, width, height, total, estimate, rate)
-
-
-def _same_file(src: Path, dst: Path) -> bool:
-    if src.resolve() == dst.resolve():
-        return True
-    try:
-        return dst.exists() and os.path.samefile(src, dst)
-    except OSError:
-        return False
 
 
 def _open_input(src: Path) -> Any:

@@ -34,7 +34,7 @@ from realtime import capture as capture_mod
 from realtime.blend import STRENGTH_STEP, check_strength
 from realtime.stabilize import DEFAULT_STABILIZE, Stabilizer, check_amount
 from realtime.errors import UserError
-from realtime.files import atomic_path, check_output_path, check_writable_dir, temp_beside
+from realtime.files import atomic_path, check_distinct, check_output_path, check_writable_dir, temp_beside
 
 WINDOW = "realtime"
 ESC = 27
@@ -661,6 +661,9 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
         raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
     check_strength(strength)
     check_amount(stabilize)
+    for written, option in ((record, "--record"), (screenshot, "--screenshot")):
+        if written is not None and source is not None:
+            check_distinct(written, [source], option)
     if record is not None:
         check_record_path(record)
     if screenshot is not None:
