@@ -7,13 +7,16 @@ OpenCV frames are uint8 (H, W, 3) BGR.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from realtime.errors import UserError
 from realtime.files import atomic_path
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: stylising stills and video never loads it (~450 MB)
+    import torch
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -57,11 +60,15 @@ def resize_long_side(image: np.ndarray, long_side: int | None) -> np.ndarray:
 
 def bgr_to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 BGR (H, W, 3) -> float32 RGB (1, 3, H, W) in 0-255."""
+    import torch
+
     rgb = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))
     return torch.from_numpy(rgb).float().unsqueeze(0)
 
 
 def tensor_to_bgr(tensor: torch.Tensor) -> np.ndarray:
     """float RGB (1, 3, H, W) 0-255 -> uint8 BGR (H, W, 3), clipped."""
+    import torch
+
     array = tensor.detach().float().clamp(0, 255).round().to(torch.uint8).cpu().numpy()[0]
     return np.ascontiguousarray(array.transpose(1, 2, 0)[:, :, ::-1])

@@ -1,4 +1,7 @@
-"""Shared fixtures: real data from ../shared and a small style network made by our own training code."""
+"""Shared fixtures: real data and a small style network made by our own training code.
+
+The data in tests/data (8 Kodak photos, a public-domain style image) and the bundled sample clip let
+most tests run from a clone alone; `shared` (../shared) is for the heavier checks, which skip without it."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ TRAIN = SHARED / "data" / "train"
 EVAL = SHARED / "data" / "eval"
 VIDEO = SHARED / "data" / "video"
 ANCHORS = SHARED / "anchors"
+DATA = REPO / "tests" / "data"
+PHOTOS = DATA / "photos"  # 8 Kodak photos, 288x288
+STYLE = DATA / "starry_night.jpg"  # public domain, long side 256
 
 
 def need_shared() -> None:
@@ -39,12 +45,12 @@ def vgg_weights():
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, vgg_weights, shared) -> Path:
-    """A width-8 network trained for a few steps on real photos against mosaic.jpg."""
+def tiny_checkpoint(tmp_path_factory, vgg_weights) -> Path:
+    """A width-8 network trained for a few steps on the repository's photos against The Starry Night."""
     from realtime.train import TrainSettings, train
 
     out = tmp_path_factory.mktemp("tiny")
-    settings = TrainSettings(style_image=str(STYLES / "mosaic.jpg"), data=str(TRAIN), name="tiny",
+    settings = TrainSettings(style_image=str(STYLE), data=str(PHOTOS), name="tiny",
                              out_dir=str(out), steps=8, batch_size=2, image_size=64, style_size=128,
                              width=8, preview_every=0, checkpoint_every=0, device="cpu", lr=1e-2)
     return train(settings)

@@ -9,10 +9,11 @@ import pytest
 from realtime import blend, images
 from realtime.engine import Engine
 from realtime.webcam import LiveLoop, LiveOptions, NullDisplay, StyleEntry, Styles
-from tests.conftest import ANCHORS, EVAL
+from tests.conftest import ANCHORS, EVAL, PHOTOS, REPO
 from tests.helpers import assert_clean_error, cli
 
 MOSAIC = ANCHORS / "pytorch_examples_nc16_mosaic.onnx"
+SHIPPED = REPO / "models" / "mosaic.onnx"  # for the checks that need any style network, not the anchor's look
 PHOTOS = ("kodak24_kodim03.jpg", "kodak24_kodim05.jpg", "kodak24_kodim23.jpg")
 
 
@@ -70,23 +71,23 @@ def test_engine_applies_strength_and_preserve_color(pairs):
     assert np.array_equal(engine(photo), styled)
 
 
-def test_image_command_preserve_color_and_strength(tmp_path, shared):
-    photo = EVAL / "kodak24_kodim23.jpg"
+def test_image_command_preserve_color_and_strength(tmp_path):
+    photo = PHOTOS / "kodim23.jpg"
     out = tmp_path / "kept.png"
-    result = cli("image", photo, "-o", out, "--style", MOSAIC, "--device", "cpu", "--preserve-color")
+    result = cli("image", photo, "-o", out, "--style", SHIPPED, "--device", "cpu", "--preserve-color")
     assert result.code == 0, result.stderr
     got, src = lab(images.read_bgr(out)), lab(images.read_bgr(photo))
     assert got.shape == src.shape and np.median(np.abs(got[..., 1:] - src[..., 1:])) <= 1.0
-    result = cli("image", photo, "-o", tmp_path / "x.png", "--style", MOSAIC, "--strength", "1.5")
+    result = cli("image", photo, "-o", tmp_path / "x.png", "--style", SHIPPED, "--strength", "1.5")
     assert_clean_error(result, "--strength 1.5")
     assert not (tmp_path / "x.png").exists()
 
 
-def test_webcam_keys_set_strength_and_colour_keeping(shared):
+def test_webcam_keys_set_strength_and_colour_keeping():
     messages: list[str] = []
-    styles = Styles([StyleEntry("mosaic", MOSAIC)], lambda path: Engine(path, device="cpu"), messages.append)
+    styles = Styles([StyleEntry("mosaic", SHIPPED)], lambda path: Engine(path, device="cpu"), messages.append)
     loop = LiveLoop(None, styles, NullDisplay(), LiveOptions(), messages.append)
-    frame = images.resize_long_side(images.read_bgr(EVAL / "kodak24_kodim03.jpg"), 96)
+    frame = images.resize_long_side(images.read_bgr(PHOTOS / "kodim03.jpg"), 96)
     for key, strength in (("[", 0.75), ("[", 0.5), ("]", 0.75), ("]", 1.0), ("]", 1.0)):
         assert loop.handle_key(ord(key)) is None and loop.strength == strength
     loop.handle_key(ord("["))
@@ -103,14 +104,14 @@ def test_webcam_keys_set_strength_and_colour_keeping(shared):
     assert np.array_equal(engine(frame), frame)  # strength 0: the camera image
 
 
-def test_overlay_shows_strength_and_colour_kept(shared, monkeypatch):
+def test_overlay_shows_strength_and_colour_kept(monkeypatch):
     import realtime.webcam as webcam_mod
 
     lines: list[list[str]] = []
     monkeypatch.setattr(webcam_mod, "draw_overlay", lambda view, text, rec: (lines.append(text), view)[1])
     display = NullDisplay()
     display.shows = True
-    styles = Styles([StyleEntry("mosaic", MOSAIC)], lambda path: Engine(path, device="cpu"))
+    styles = Styles([StyleEntry("mosaic", SHIPPED)], lambda path: Engine(path, device="cpu"))
     loop = LiveLoop(None, styles, display, LiveOptions(strength=0.5, preserve_color=True))
-    loop.process(images.resize_long_side(images.read_bgr(EVAL / "kodak24_kodim03.jpg"), 96))
+    loop.process(images.resize_long_side(images.read_bgr(PHOTOS / "kodim03.jpg"), 96))
     assert lines[-1][-1] == "strength 0.50, colour kept"

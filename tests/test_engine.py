@@ -11,13 +11,13 @@ import pytest
 
 from realtime import images
 from realtime.engine import Engine, cuda_driver_present
-from tests.conftest import ANCHORS, EVAL
+from tests.conftest import ANCHORS, EVAL, PHOTOS
 from tests.helpers import assert_clean_error, cli
 
 
-def test_engine_keeps_any_size_and_stylises(tiny_onnx, shared):
+def test_engine_keeps_any_size_and_stylises(tiny_onnx):
     engine = Engine(tiny_onnx, device="cpu")
-    odd = cv2.resize(images.read_bgr(EVAL / "kodak24_kodim01.jpg"), (517, 333))
+    odd = cv2.resize(images.read_bgr(PHOTOS / "kodim01.jpg"), (517, 333))
     out = engine(odd)
     assert out.shape == odd.shape and out.dtype == np.uint8
     assert np.abs(out.astype(float) - odd.astype(float)).mean() > 10
@@ -29,31 +29,31 @@ def test_foreign_model_without_metadata_runs_at_odd_sizes(shared):
     """The anchors carry no realtime metadata and need multiples of 4: the engine pads and crops."""
     engine = Engine(ANCHORS / "pytorch_examples_nc16_candy.onnx", device="cpu")
     assert engine.info.pad_multiple == 4 and engine.info.color_order == "RGB"
-    frame = images.read_bgr(EVAL / "kodak24_kodim03.jpg")[:101, :203]
+    frame = images.read_bgr(PHOTOS / "kodim03.jpg")[:101, :203]
     assert engine(np.ascontiguousarray(frame)).shape == (101, 203, 3)
 
 
-def test_image_command_keeps_the_size(tiny_onnx, tmp_path, shared):
+def test_image_command_keeps_the_size(tiny_onnx, tmp_path):
     src = tmp_path / "odd.png"
-    images.write_bgr(src, cv2.resize(images.read_bgr(EVAL / "kodak24_kodim01.jpg"), (517, 333)))
+    images.write_bgr(src, cv2.resize(images.read_bgr(PHOTOS / "kodim01.jpg"), (517, 333)))
     result = cli("image", src, "-o", tmp_path / "out.png", "--style", tiny_onnx, "--device", "cpu")
     assert result.code == 0, result.stderr
     assert images.read_bgr(tmp_path / "out.png").shape == (333, 517, 3)
 
 
-def test_image_command_takes_a_folder(tiny_onnx, tmp_path, shared):
+def test_image_command_takes_a_folder(tiny_onnx, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    for name in ("kodak24_kodim02.jpg", "kodak24_kodim04.jpg"):
-        shutil.copy(EVAL / name, folder / name)
+    for name in ("kodim07.jpg", "kodim13.jpg"):
+        shutil.copy(PHOTOS / name, folder / name)
     result = cli("image", folder, "-o", tmp_path / "out", "--style", tiny_onnx)
     assert result.code == 0, result.stderr
-    for name in ("kodak24_kodim02", "kodak24_kodim04"):
+    for name in ("kodim07", "kodim13"):
         out = images.read_bgr(tmp_path / "out" / f"{name}.png")
         assert out.shape == images.read_bgr(folder / f"{name}.jpg").shape
 
 
-def test_styles_are_found_by_name_through_the_environment(tiny_onnx, tmp_path, shared):
+def test_styles_are_found_by_name_through_the_environment(tiny_onnx, tmp_path):
     zoo_dir = tmp_path / "zoo"
     zoo_dir.mkdir()
     shutil.copy(tiny_onnx, zoo_dir / "tinystyle.onnx")
@@ -62,58 +62,58 @@ def test_styles_are_found_by_name_through_the_environment(tiny_onnx, tmp_path, s
     listed = cli("styles", "--json", env=env)
     assert listed.code == 0, listed.stderr
     assert "tinystyle" in [s["name"] for s in json.loads(listed.stdout)]
-    result = cli("image", EVAL / "kodak24_kodim05.jpg", "-o", tmp_path / "o.png", "--style", "tinystyle", env=env)
+    result = cli("image", PHOTOS / "kodim05.jpg", "-o", tmp_path / "o.png", "--style", "tinystyle", env=env)
     assert result.code == 0, result.stderr
 
 
 @pytest.mark.parametrize("style,needle", [("no_such_style", "unknown style"), ("../../etc/passwd", "not a style name"),
                                           ("a/b", "not a style name")])
-def test_style_names_are_validated(style, needle, tmp_path, shared):
-    result = cli("image", EVAL / "kodak24_kodim05.jpg", "-o", tmp_path / "o.png", "--style", style)
+def test_style_names_are_validated(style, needle, tmp_path):
+    result = cli("image", PHOTOS / "kodim05.jpg", "-o", tmp_path / "o.png", "--style", style)
     assert_clean_error(result, needle)
     assert not (tmp_path / "o.png").exists()
 
 
-def test_corrupt_onnx_is_a_clear_error(tmp_path, shared):
+def test_corrupt_onnx_is_a_clear_error(tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"\x08\x07garbage" * 50)
-    result = cli("image", EVAL / "kodak24_kodim05.jpg", "-o", tmp_path / "o.png", "--style", bad)
+    result = cli("image", PHOTOS / "kodim05.jpg", "-o", tmp_path / "o.png", "--style", bad)
     assert_clean_error(result, "broken.onnx")
     assert not (tmp_path / "o.png").exists()
 
 
-def test_image_output_equal_to_input_is_refused(tiny_onnx, tmp_path, shared):
+def test_image_output_equal_to_input_is_refused(tiny_onnx, tmp_path):
     src = tmp_path / "p.png"
-    shutil.copy(EVAL / "kodak24_kodim05.jpg", tmp_path / "p.jpg")
+    shutil.copy(PHOTOS / "kodim05.jpg", tmp_path / "p.jpg")
     images.write_bgr(src, images.read_bgr(tmp_path / "p.jpg"))
     before = src.read_bytes()
-    assert_clean_error(cli("image", src, "-o", src, "--style", tiny_onnx), "overwrite its input")
+    assert_clean_error(cli("image", src, "-o", src, "--style", tiny_onnx), "would overwrite the input")
     assert src.read_bytes() == before
 
 
 @pytest.mark.skipif(cuda_driver_present(), reason="a GPU driver is present: --device cuda is valid here")
-def test_device_cuda_without_a_gpu_is_refused(tiny_onnx, tmp_path, shared):
-    result = cli("image", EVAL / "kodak24_kodim05.jpg", "-o", tmp_path / "o.png", "--style", tiny_onnx, "--device", "cuda")
+def test_device_cuda_without_a_gpu_is_refused(tiny_onnx, tmp_path):
+    result = cli("image", PHOTOS / "kodim05.jpg", "-o", tmp_path / "o.png", "--style", tiny_onnx, "--device", "cuda")
     assert_clean_error(result, "--device cuda")
 
 
-def test_auto_device_says_when_it_falls_back_to_cpu(tiny_onnx, tmp_path, shared):
-    result = cli("image", EVAL / "kodak24_kodim05.jpg", "-o", tmp_path / "o.png", "--style", tiny_onnx)
+def test_auto_device_says_when_it_falls_back_to_cpu(tiny_onnx, tmp_path):
+    result = cli("image", PHOTOS / "kodim05.jpg", "-o", tmp_path / "o.png", "--style", tiny_onnx)
     assert result.code == 0, result.stderr
     if not cuda_driver_present():
         assert "running on CPU" in result.stderr
 
 
 @pytest.mark.skipif(not cuda_driver_present(), reason="needs an NVIDIA GPU and driver")
-def test_cuda_engine_matches_cpu(tiny_onnx, shared):
-    frame = images.read_bgr(EVAL / "kodak24_kodim05.jpg")
+def test_cuda_engine_matches_cpu(tiny_onnx):
+    frame = images.read_bgr(PHOTOS / "kodim05.jpg")
     gpu = Engine(tiny_onnx, device="cuda")
     assert gpu.on_cuda
     diff = np.abs(gpu(frame).astype(int) - Engine(tiny_onnx, device="cpu")(frame).astype(int))
     assert diff.max() <= 3
 
 
-def test_bench_prints_a_table_and_writes_json(tiny_onnx, tmp_path, shared):
+def test_bench_prints_a_table_and_writes_json(tiny_onnx, tmp_path):
     out = tmp_path / "bench.json"
     result = cli("bench", "--style", tiny_onnx, "--sizes", "240p,320x200", "--device", "cpu", "--runs", 2,
                  "--seconds", 0.2, "--json", out)

@@ -12,10 +12,10 @@ from realtime import images, zoo
 from realtime.engine import Engine
 from realtime.errors import UserError
 from realtime.quantize import int8_path, psnr, quantize
-from tests.conftest import EVAL
+from tests.conftest import EVAL, PHOTOS
 from tests.helpers import assert_clean_error, cli
 
-PHOTO = "kodak24_kodim05.jpg"
+PHOTO = "kodim05.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def test_int8_graph_is_qdq_with_float_norms_and_our_metadata(tiny_onnx, tiny_int
     assert "calibration on 8 frames of big_buck_bunny_360p.mp4" in meta["realtime.quantization"]
 
 
-def test_int8_output_is_close_to_fp32_on_a_real_photo(tiny_onnx, tiny_int8, shared):
-    photo = images.read_bgr(EVAL / PHOTO)[:383, :511]  # odd size: the graph's own padding runs in int8 too
+def test_int8_output_is_close_to_fp32_on_a_real_photo(tiny_onnx, tiny_int8):
+    photo = images.read_bgr(PHOTOS / PHOTO)[:383, :511]  # odd size: the graph's own padding runs in int8 too
     fp32, int8 = Engine(tiny_onnx, device="cpu"), Engine(tiny_int8, device="cpu")
     assert int8.info.precision == "int8" and int8.info.name == "tiny"
     a, b = fp32(photo), int8(photo)
@@ -64,9 +64,9 @@ def test_int8_output_is_close_to_fp32_on_a_real_photo(tiny_onnx, tiny_int8, shar
     assert psnr(a, b) > 25, psnr(a, b)
 
 
-def test_export_int8_writes_both_files_and_the_zoo_finds_the_copy(tiny_checkpoint, tmp_path, monkeypatch, shared):
+def test_export_int8_writes_both_files_and_the_zoo_finds_the_copy(tiny_checkpoint, tmp_path, monkeypatch):
     out = tmp_path / "tinyq.onnx"
-    result = cli("export", tiny_checkpoint, "-o", out, "--int8", "--calibration", EVAL, timeout=120)
+    result = cli("export", tiny_checkpoint, "-o", out, "--int8", "--calibration", PHOTOS, timeout=120)
     assert result.code == 0, result.stderr
     assert out.is_file() and int8_path(out) == tmp_path / "tinyq.int8.onnx" and int8_path(out).is_file()
     assert "int8 QDQ" in result.stderr and "frames of eval" in result.stderr and "PSNR vs fp32" in result.stderr
@@ -75,7 +75,7 @@ def test_export_int8_writes_both_files_and_the_zoo_finds_the_copy(tiny_checkpoin
     assert zoo.resolve("tinyq") == out
     assert zoo.int8_copy(zoo.resolve("tinyq")) == int8_path(out)
     stylised = tmp_path / "kodim05.png"
-    result = cli("image", EVAL / PHOTO, "-o", stylised, "--style", "tinyq", "--int8", "--device", "cpu",
+    result = cli("image", PHOTOS / PHOTO, "-o", stylised, "--style", "tinyq", "--int8", "--device", "cpu",
                  env={zoo.ENV_VAR: str(tmp_path)})
     assert result.code == 0, result.stderr
     assert stylised.is_file() and "no int8 copy" not in result.stderr

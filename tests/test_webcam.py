@@ -21,13 +21,14 @@ from realtime.capture import Capture, Frame, LatestFrame
 from realtime.engine import Engine
 from realtime.errors import UserError
 from realtime.webcam import LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, style_entries
+from realtime.samples import BUNNY
 from tests.conftest import VIDEO
 from tests.helpers import REPO, Result, assert_clean_error, cli, ctrl_c_works
 
-OFFICE = VIDEO / "office.mp4"
+CLIP = BUNNY  # the bundled sample (640x360, 25 fps, 132 frames): these tests run from a clone alone
 
 
-def source_frames(n: int, size: tuple[int, int] | None = None, path: Path = OFFICE) -> list[np.ndarray]:
+def source_frames(n: int, size: tuple[int, int] | None = None, path: Path = CLIP) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     frames = []
     while len(frames) < n:
@@ -58,8 +59,8 @@ def mad(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # -- the command, as a user runs it ------------------------------------------------------------------
-def test_headless_source_processes_every_frame(tiny_onnx, shared):
-    result = cli("webcam", "--style", tiny_onnx, "--source", OFFICE, "--no-display", "--max-frames", 50,
+def test_headless_source_processes_every_frame(tiny_onnx):
+    result = cli("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--max-frames", 50,
                  "--device", "cpu", timeout=300)
     assert result.code == 0, result.stderr
     line = result.stdout.strip().splitlines()[-1]
@@ -70,9 +71,9 @@ def test_headless_source_processes_every_frame(tiny_onnx, shared):
     assert fps > 0
 
 
-def test_record_has_every_frame_and_stylised_content(tiny_onnx, tmp_path, shared):
+def test_record_has_every_frame_and_stylised_content(tiny_onnx, tmp_path):
     out = tmp_path / "live.mp4"
-    result = cli("webcam", "--style", tiny_onnx, "--source", OFFICE, "--no-display", "--max-frames", 20,
+    result = cli("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--max-frames", 20,
                  "--width", 320, "--height", 180, "--record", out, "--device", "cpu", timeout=300)
     assert result.code == 0, result.stderr
     assert f"wrote {out} (20 frames at 25 fps)" in result.stderr
@@ -94,23 +95,23 @@ def test_missing_camera_is_one_clean_error(tiny_onnx):
     assert "WARN" not in result.stderr and "[ERROR" not in result.stderr, result.stderr
 
 
-def test_unknown_style_is_one_clean_error(shared):
-    result = cli("webcam", "--style", "no-such-style", "--source", OFFICE, "--no-display", timeout=120)
+def test_unknown_style_is_one_clean_error():
+    result = cli("webcam", "--style", "no-such-style", "--source", CLIP, "--no-display", timeout=120)
     assert_clean_error(result, "no-such-style", "unknown style")
 
 
-def test_bad_options_are_clean_errors(tiny_onnx, tmp_path, shared):
-    both = cli("webcam", "--style", tiny_onnx, "--camera", 0, "--source", OFFICE, "--no-display", timeout=120)
+def test_bad_options_are_clean_errors(tiny_onnx, tmp_path):
+    both = cli("webcam", "--style", tiny_onnx, "--camera", 0, "--source", CLIP, "--no-display", timeout=120)
     assert_clean_error(both, "--camera and --source")
     missing = cli("webcam", "--style", tiny_onnx, "--source", tmp_path / "nope.mp4", "--no-display", timeout=120)
     assert_clean_error(missing, "nope.mp4", "not found")
-    wrong = cli("webcam", "--style", tiny_onnx, "--source", OFFICE, "--no-display", "--record", tmp_path / "x.png")
+    wrong = cli("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--record", tmp_path / "x.png")
     assert_clean_error(wrong, "--record", ".mp4")
 
 
-def test_window_needs_a_display(tiny_onnx, shared):
+def test_window_needs_a_display(tiny_onnx):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.run([sys.executable, "-m", "realtime", "webcam", "--style", str(tiny_onnx), "--source", str(OFFICE)],
+    proc = subprocess.run([sys.executable, "-m", "realtime", "webcam", "--style", str(tiny_onnx), "--source", str(CLIP)],
                           capture_output=True, text=True, timeout=120, env={**env, "COLUMNS": "200"})
     assert_clean_error(Result(proc.returncode, proc.stdout, proc.stderr), "DISPLAY", "--no-display")
 
@@ -147,9 +148,9 @@ class Running:
         return code, "".join(self.out), self.stderr
 
 
-def test_ctrl_c_finalises_the_recording(tiny_onnx, tmp_path, shared):
+def test_ctrl_c_finalises_the_recording(tiny_onnx, tmp_path):
     out = tmp_path / "interrupted.mp4"
-    run = Running("webcam", "--style", tiny_onnx, "--source", OFFICE, "--no-display", "--width", 160, "--height", 90,
+    run = Running("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--width", 160, "--height", 90,
                   "--record", out, "--device", "cpu")
     run.wait_for("recording to")
     time.sleep(1.0)  # let some frames through
@@ -181,10 +182,10 @@ def read_xwd(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, :3])  # LSBFirst: BGR(x)
 
 
-def test_window_under_xvfb_shows_the_stylised_frame_with_overlay(tiny_onnx, tmp_path, shared, xvfb):
+def test_window_under_xvfb_shows_the_stylised_frame_with_overlay(tiny_onnx, tmp_path, xvfb):
     shot, rec = tmp_path / "shown.png", tmp_path / "shown.mp4"
     env = {**os.environ, "DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb", "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "realtime", "webcam", "--style", str(tiny_onnx), "--source", str(OFFICE),
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "webcam", "--style", str(tiny_onnx), "--source", str(CLIP),
                              "--width", "640", "--height", "360", "--max-frames", "30", "--device", "cpu",
                              "--screenshot", str(shot), "--record", str(rec)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
@@ -208,7 +209,7 @@ def test_window_under_xvfb_shows_the_stylised_frame_with_overlay(tiny_onnx, tmp_
     summary = stdout.strip().splitlines()[-1]
     n = int(summary.split("webcam: ")[1].split(" frames")[0])
     # the file is paced like a camera: a slow machine skips stale frames, and may reach its end first
-    assert 5 <= n <= 30 and ("--max-frames 30 reached" in summary or "end of office.mp4" in summary), summary
+    assert 5 <= n <= 30 and ("--max-frames 30 reached" in summary or f"end of {CLIP.name}" in summary), summary
 
     shown = cv2.imread(str(shot))
     assert shown is not None and shown.shape == (360, 640, 3)
@@ -360,7 +361,7 @@ def make_styles(entries: list[StyleEntry], messages: list[str]) -> Styles:
     return Styles(entries, lambda path: Engine(path, device="cpu"), messages.append)
 
 
-def test_hotkeys_switch_mirror_split_snapshot_record_and_quit(two_styles, tmp_path, shared):
+def test_hotkeys_switch_mirror_split_snapshot_record_and_quit(two_styles, tmp_path):
     frames = source_frames(20, (160, 90))
     messages: list[str] = []
     keys = {1: "n", 2: "p", 3: "2", 4: "9", 5: "m", 6: "s", 7: "c", 8: "r", 11: "R", 12: "q"}
@@ -388,7 +389,7 @@ def test_hotkeys_switch_mirror_split_snapshot_record_and_quit(two_styles, tmp_pa
     assert mad(got[0], cv2.flip(frames[8], 1)) > 10
 
 
-def test_special_keys_never_pass_for_letters(two_styles, shared):
+def test_special_keys_never_pass_for_letters(two_styles):
     loop = LiveLoop(ListCapture([]), make_styles(two_styles, []), NullDisplay(), LiveOptions())
     assert loop.handle_key(0xFF51) is None and loop.styles.index == 1  # GTK's Left (& 0xFF is "Q"): previous
     assert loop.handle_key(0x1000014) is None and loop.styles.index == 0  # Qt's Right: next
@@ -396,7 +397,7 @@ def test_special_keys_never_pass_for_letters(two_styles, shared):
     assert loop.handle_key(27) == "quit" and loop.handle_key(ord("Q")) == "quit"
 
 
-def test_fps_overlay_and_window_close(two_styles, tmp_path, shared):
+def test_fps_overlay_and_window_close(two_styles, tmp_path):
     frames = source_frames(8, (320, 180))
     display = ScriptedDisplay(close_after=6)
     loop = LiveLoop(ListCapture(frames), make_styles(two_styles[:1], []), display,
@@ -422,7 +423,7 @@ def test_recording_rate_is_measured_when_frames_can_be_dropped(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
-def test_ctrl_c_in_process_finalises_and_reports(two_styles, tmp_path, shared):
+def test_ctrl_c_in_process_finalises_and_reports(two_styles, tmp_path):
     frames = source_frames(10, (160, 90))
     display = ScriptedDisplay({4: "ctrl-c"})
     cap = ListCapture(frames)
@@ -433,7 +434,7 @@ def test_ctrl_c_in_process_finalises_and_reports(two_styles, tmp_path, shared):
     assert len(got) == 4
 
 
-def test_style_that_fails_to_load_is_skipped(two_styles, tmp_path, shared):
+def test_style_that_fails_to_load_is_skipped(two_styles, tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx file")
     messages: list[str] = []
@@ -507,7 +508,7 @@ class FlakyCamera:
         self.released.set()
 
 
-def test_camera_that_vanishes_ends_the_run_cleanly_with_the_recording(two_styles, tmp_path, monkeypatch, shared):
+def test_camera_that_vanishes_ends_the_run_cleanly_with_the_recording(two_styles, tmp_path, monkeypatch):
     monkeypatch.setattr(capture_mod, "CAMERA_MAX_FAILURES", 3)
     cam = FlakyCamera(source_frames(6, (160, 90)))
     cap = Capture(cam, "camera 3", is_camera=True, fps=0, policy=capture_mod.EVERY).start()  # EVERY: deterministic
@@ -521,7 +522,7 @@ def test_camera_that_vanishes_ends_the_run_cleanly_with_the_recording(two_styles
 
 
 @pytest.mark.parametrize("error, kind", [(RuntimeError("boom"), RuntimeError), (cv2.error("driver broke"), UserError)])
-def test_capture_thread_errors_reach_the_main_thread(two_styles, tmp_path, error, kind, shared):
+def test_capture_thread_errors_reach_the_main_thread(two_styles, tmp_path, error, kind):
     cam = FlakyCamera(source_frames(3, (160, 90)), error=error)
     cap = Capture(cam, "camera 0", is_camera=True, fps=0, policy=capture_mod.EVERY).start()
     loop = LiveLoop(cap, make_styles(two_styles[:1], []), NullDisplay(), LiveOptions(record=tmp_path / "e.mp4"))
@@ -531,9 +532,9 @@ def test_capture_thread_errors_reach_the_main_thread(two_styles, tmp_path, error
     assert len(got) == 3 and cam.released.wait(5)
 
 
-def test_paced_source_plays_like_a_camera(shared):
+def test_paced_source_plays_like_a_camera():
     """Without --no-display a file keeps its own clock: a slow consumer gets fresh frames, not a backlog."""
-    cap = capture_mod.open_video(OFFICE, 160, 90, every_frame=False).start()
+    cap = capture_mod.open_video(CLIP, 160, 90, every_frame=False).start()
     try:
         first = cap.get(timeout=10)
         time.sleep(0.5)  # a slow frame: ~12 frames of the 25 fps clip go by
