@@ -14,7 +14,7 @@ from tests.helpers import assert_clean_error, cli
 
 MOSAIC = ANCHORS / "pytorch_examples_nc16_mosaic.onnx"
 SHIPPED = REPO / "models" / "mosaic.onnx"  # for the checks that need any style network, not the anchor's look
-PHOTOS = ("kodak24_kodim03.jpg", "kodak24_kodim05.jpg", "kodak24_kodim23.jpg")
+ANCHOR_PHOTOS = ("kodak24_kodim03.jpg", "kodak24_kodim05.jpg", "kodak24_kodim23.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def pairs(shared) -> list[tuple[np.ndarray, np.ndarray]]:
     """(photo, stylised) at 320 px on the long side, through the real mosaic anchor."""
     engine = Engine(MOSAIC, device="cpu")
     out = []
-    for name in PHOTOS:
+    for name in ANCHOR_PHOTOS:
         photo = images.resize_long_side(images.read_bgr(EVAL / name), 320)
         out.append((photo, engine(photo)))
     return out

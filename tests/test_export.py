@@ -38,7 +38,7 @@ def test_onnx_is_valid_and_carries_its_card(tiny_onnx):
     assert (meta["realtime.input_name"], meta["realtime.output_name"]) == ("input", "output")
     assert (meta["realtime.layout"], meta["realtime.color_order"], meta["realtime.value_range"]) == ("NCHW", "RGB", "0-255")
     card = json.loads(meta["realtime.card"])
-    assert card["width"] == 8 and card["style_image"] == "mosaic.jpg"
+    assert card["width"] == 8 and card["style_image"] == "starry_night.jpg"
 
 
 def test_fp16_keeps_instance_norm_in_float32(tiny_checkpoint, tmp_path):
