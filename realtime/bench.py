@@ -30,6 +30,9 @@ class Row:
     ms_per_frame: float
     fps: float
     runs: int
+    io: str = ""  # onnxruntime: "uint8" (frames into the graph as they are) or "float" (numpy pre/post)
+    network_ms: float | None = None  # the bare session.run on a prepared input
+    outside_ms: float | None = None  # ms_per_frame - network_ms: pre/post-processing, copies
 
 
 def parse_sizes(text: str) -> list[tuple[str, tuple[int, int]]]:
@@ -128,12 +131,18 @@ def run_bench(models: list[tuple[str, Path]], sizes: list[tuple[str, tuple[int, 
                 width = int(meta.get("realtime.width", "0") or 0)
                 arch = meta.get("realtime.arch", "full")
                 blocks = int(meta["realtime.blocks"]) if meta.get("realtime.blocks") else None
+            engines = [engine]
+            if engine.io == "uint8":  # the same network through the float path, for the comparison
+                engines.append(Engine(path, device=device, notify=notify, uint8_io=False))
             for label, (h, w) in sizes:
                 frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-                sec, n = time_it(lambda: engine(frame), min_runs, budget_s)
-                row = Row(label, f"onnxruntime-{engine.device}", precision, sec * 1000, 1 / sec, n)
-                rows.append(row)
-                on_row(row)
+                for eng in engines:
+                    sec, n = time_it(lambda: eng(frame), min_runs, budget_s)
+                    net_sec, _ = time_it(eng.network_only(frame), min_runs, budget_s)
+                    row = Row(label, f"onnxruntime-{eng.device}", precision, sec * 1000, 1 / sec, n, eng.io,
+                              net_sec * 1000, max(0.0, sec - net_sec) * 1000)
+                    rows.append(row)
+                    on_row(row)
     if pytorch and width:
         import torch
 
@@ -155,7 +164,7 @@ def ratios(rows: list[Row]) -> dict[str, float]:
     """onnxruntime fps / PyTorch eager fps per size and device, fp32."""
     out = {}
     for r in rows:
-        if r.backend.startswith("onnxruntime") and r.precision == "fp32":
+        if r.backend.startswith("onnxruntime") and r.precision == "fp32" and r.io != "float":
             device = r.backend.split("-")[-1]
             ref = [p for p in rows if p.backend == f"pytorch-eager-{device}" and p.size == r.size and p.precision == "fp32"]
             if ref:

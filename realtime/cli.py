@@ -539,12 +539,15 @@ def bench(
             if copy != fp32:
                 models.append((precision, copy))
         table = Table(title=f"realtime bench: {name}")
-        for col in ("size", "backend", "precision", "ms/frame", "fps", "runs"):
-            table.add_column(col, justify="right" if col in ("ms/frame", "fps", "runs") else "left")
+        numbers = ("ms/frame", "network ms", "outside ms", "fps", "runs")
+        for col in ("size", "backend", "precision", "io") + numbers:
+            table.add_column(col, justify="right" if col in numbers else "left")
 
         def on_row(row: bench_mod.Row) -> None:
-            say(f"  {row.size:>6} {row.backend:<22} {row.precision}: {row.fps:7.2f} fps")
-            table.add_row(row.size, row.backend, row.precision, f"{row.ms_per_frame:.1f}", f"{row.fps:.2f}", str(row.runs))
+            say(f"  {row.size:>6} {row.backend:<22} {row.precision} {row.io or '':<5}: {row.fps:7.2f} fps")
+            ms = lambda v: "" if v is None else f"{v:.1f}"  # noqa: E731
+            table.add_row(row.size, row.backend, row.precision, row.io, f"{row.ms_per_frame:.1f}", ms(row.network_ms),
+                          ms(row.outside_ms), f"{row.fps:.2f}", str(row.runs))
 
         rows = bench_mod.run_bench(models, size_list, devices, runs, seconds, pytorch, say, on_row)
         STDOUT.print(table)

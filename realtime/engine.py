@@ -43,8 +43,13 @@ class ModelInfo:
 def read_info(session, path: Path) -> ModelInfo:
     meta = dict(session.get_modelmeta().custom_metadata_map)
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4:
-        raise UserError(f"{path}: not an image-to-image style network (needs one 4-D input); export it with `realtime export`")
+    if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4 or len(outputs[0].shape) != 4 \
+            or outputs[0].shape[1] not in (3, "3") and isinstance(outputs[0].shape[1], int):
+        raise UserError(f"{path}: not an image-to-image style network (needs one 4-D image input and a 3-channel "
+                        "image output); export it with `realtime export`")
+    if all(isinstance(d, int) for d in inputs[0].shape[2:]):
+        h, w = inputs[0].shape[2:]
+        raise UserError(f"{path}: takes only {w}x{h} images (fixed size); export it with dynamic height and width")
     value_range = meta.get("realtime.value_range", "0-255")
     return ModelInfo(
         path=path,
@@ -132,7 +137,7 @@ class Engine:
 
     def __init__(self, model: Path | str, device: str = "auto", scale: float = 1.0,
                  notify: Callable[[str], None] = lambda msg: None, strength: float = 1.0,
-                 preserve_color: bool = False, tile: int | None = tiling.DEFAULT_BUDGET):
+                 preserve_color: bool = False, tile: int | None = tiling.DEFAULT_BUDGET, uint8_io: bool = True):
         if not 0.05 <= scale <= 4:
             raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
         self.strength = check_strength(strength)
@@ -143,9 +148,32 @@ class Engine:
         self.provider = self.session.get_providers()[0]
         self.on_cuda = self.provider == CUDA
         self._binding = self.session.io_binding() if self.on_cuda else None
+        self._u8 = self._uint8_session() if uint8_io else None
         self.tile = tile
         self._tiler: tiling.Tiler | None = None
         self._notify = notify
+
+    def _uint8_session(self):
+        """The same network taking and giving uint8 NHWC BGR frames (realtime.uint8_io): no per-pixel
+        numpy work around it, a quarter of the bytes to and from a GPU. None for fp16 networks or graphs
+        the wrapper cannot take (they run through preprocess/postprocess)."""
+        import onnx
+        import onnxruntime as ort
+
+        if self.session.get_inputs()[0].type != "tensor(float)":
+            return None
+        try:
+            from realtime import uint8_io
+
+            i = self.info
+            wrapped = uint8_io.wrap(onnx.load(str(i.path)), i.input_name, i.output_name, i.color_order,
+                                    i.value_scale, i.pad_multiple)
+            providers = self.session.get_providers()
+            options = self.session.get_provider_options()
+            return ort.InferenceSession(wrapped.SerializeToString(), sess_options=session_options(),
+                                        providers=[(name, options.get(name, {})) for name in providers])
+        except Exception:  # a graph the surgery does not fit: the float path still works
+            return None
 
     @property
     def device(self) -> str:
@@ -177,6 +205,8 @@ class Engine:
         """The network on a frame as it is (no scale, no blend), in tiles when it exceeds the budget."""
         if self.tile and frame.shape[0] * frame.shape[1] > self.tile:
             return self.tiler()(frame)
+        if self._u8 is not None and min(frame.shape[:2]) >= MIN_SIDE:
+            return self._run_uint8(np.ascontiguousarray(frame))
         blob, size = self.preprocess(frame)
         return self.postprocess(self.run_tensor(blob), size)
 
@@ -195,6 +225,30 @@ class Engine:
                 self.tile, split, lambda data: ort.InferenceSession(data, sess_options=session_options(arena=False), providers=providers),
                 self.preprocess, self.postprocess, self.info.input_name, self.info.output_name, self.session)
         return self._tiler
+
+    @property
+    def io(self) -> str:
+        """"uint8": frames go into the graph as they are; "float": through preprocess/postprocess."""
+        return "uint8" if self._u8 is not None else "float"
+
+    def network_only(self, frame: np.ndarray) -> Callable[[], object]:
+        """The bare onnxruntime call for `frame`, prepared once: what `bench` sets against a whole call."""
+        if self._u8 is not None:
+            batch = np.ascontiguousarray(frame)[None]
+            return lambda: self._u8.run(["styled"], {"frame": batch})
+        blob, _ = self.preprocess(frame)
+        return lambda: self.run_tensor(blob)
+
+    def _run_uint8(self, frame: np.ndarray) -> np.ndarray:
+        if not self.on_cuda:
+            return self._u8.run(["styled"], {"frame": frame[None]})[0][0]
+        import onnxruntime as ort
+
+        binding = self._u8_binding = getattr(self, "_u8_binding", None) or self._u8.io_binding()
+        binding.bind_ortvalue_input("frame", ort.OrtValue.ortvalue_from_numpy(frame[None], "cuda", 0))
+        binding.bind_output("styled", "cuda", 0)
+        self._u8.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0][0]
 
     def run_tensor(self, blob: np.ndarray) -> np.ndarray:
         if self._binding is None:

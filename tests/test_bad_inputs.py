@@ -77,7 +77,7 @@ def classifier_onnx(path: Path) -> None:
          helper.make_node("Flatten", ["g"], ["scores"])], "classifier",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 10])], [w])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
 
 
 @pytest.fixture(scope="module")

@@ -123,3 +123,6 @@ def test_bench_prints_a_table_and_writes_json(tiny_onnx, tmp_path):
     assert {r["size"] for r in data["results"]} == {"240p", "320x200"}
     assert all(r["fps"] > 0 for r in data["results"])
     assert "cpu" in data["machine"] and data["onnxruntime_over_pytorch_fps"]
+    ours = [r for r in data["results"] if r["backend"] == "onnxruntime-cpu"]
+    assert {r["io"] for r in ours} == {"uint8", "float"}  # frames into the graph as they are, and the float path
+    assert all(0 < r["network_ms"] <= r["ms_per_frame"] + 1 and r["outside_ms"] >= 0 for r in ours)
