@@ -264,7 +264,7 @@ def test_single_frame_and_size_changing_videos_work(tmp_path, capsys):
 def test_ctrl_c_on_a_folder_keeps_finished_files_and_no_partial_one(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
-    frame = sample_frame((1280, 720))
+    frame = sample_frame((640, 360))
     for i in range(40):
         cv2.imwrite(str(src / f"p{i:02d}.png"), np.roll(frame, i * 7, axis=1))
     out = tmp_path / "out"
@@ -274,7 +274,7 @@ def test_ctrl_c_on_a_folder_keeps_finished_files_and_no_partial_one(tmp_path):
     while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("p*.png"))) >= 2):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=240)  # the image being stylised is finished first; a loaded CI machine is slow
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     written = sorted(out.iterdir())
