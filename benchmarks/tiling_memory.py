@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -77,7 +76,9 @@ def main() -> None:
         gb, secs = run(["video", str(clip), "-o", str(work / "4k-out.mp4"), "--style", args.style, "--device", "cpu"])
         rows.append({"input": "4K video, 12 frames", "command": "video", "tile": "auto", "peak_rss_gb": round(gb, 2), "seconds": round(secs, 1)})
         print(f" 4K video  --tile auto  peak RSS {gb:5.2f} GB  {secs:6.1f} s", flush=True)
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    from realtime.train import cpu_model
+
+    result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                           "load_average_at_end": os.getloadavg()}, "style": args.style, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
