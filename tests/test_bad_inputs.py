@@ -23,6 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from realtime import cli
 from realtime.samples import BUNNY
 from tests.conftest import REPO
+from tests.helpers import ctrl_c_works
 
 MOSAIC = str(REPO / "models" / "mosaic.onnx")
 
@@ -269,7 +270,8 @@ def test_ctrl_c_on_a_folder_keeps_finished_files_and_no_partial_one(tmp_path):
         cv2.imwrite(str(src / f"p{i:02d}.png"), np.roll(frame, i * 7, axis=1))
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "realtime", "image", str(src), "-o", str(out) + "/", "--style", MOSAIC,
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_works)  # a child of a background job starts with SIGINT ignored
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("p*.png"))) >= 2):
         time.sleep(0.05)
