@@ -125,4 +125,4 @@ def test_bench_prints_a_table_and_writes_json(tiny_onnx, tmp_path):
     assert "cpu" in data["machine"] and data["onnxruntime_over_pytorch_fps"]
     ours = [r for r in data["results"] if r["backend"] == "onnxruntime-cpu"]
     assert {r["io"] for r in ours} == {"uint8", "float"}  # frames into the graph as they are, and the float path
-    assert all(0 < r["network_ms"] <= r["ms_per_frame"] + 1 and r["outside_ms"] >= 0 for r in ours)
+    assert all(r["network_ms"] > 0 and r["outside_ms"] >= 0 for r in ours)  # medians of separate timings: no ordering

@@ -148,9 +148,9 @@ class Running:
         return code, "".join(self.out), self.stderr
 
 
-def test_ctrl_c_finalises_the_recording(tiny_onnx, tmp_path):
+def test_ctrl_c_finalises_the_recording(tiny_onnx, tmp_path, shared):
     out = tmp_path / "interrupted.mp4"
-    run = Running("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--width", 160, "--height", 90,
+    run = Running("webcam", "--style", tiny_onnx, "--source", VIDEO / "office.mp4", "--no-display", "--width", 160, "--height", 90,
                   "--record", out, "--device", "cpu")
     run.wait_for("recording to")
     time.sleep(1.0)  # let some frames through
