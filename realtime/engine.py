@@ -43,8 +43,9 @@ class ModelInfo:
 def read_info(session, path: Path) -> ModelInfo:
     meta = dict(session.get_modelmeta().custom_metadata_map)
     inputs, outputs = session.get_inputs(), session.get_outputs()
+    channels = outputs[0].shape[1] if outputs and len(outputs[0].shape) == 4 else None
     if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4 or len(outputs[0].shape) != 4 \
-            or outputs[0].shape[1] not in (3, "3") and isinstance(outputs[0].shape[1], int):
+            or isinstance(channels, int) and channels != 3:
         raise UserError(f"{path}: not an image-to-image style network (needs one 4-D image input and a 3-channel "
                         "image output); export it with `realtime export`")
     if all(isinstance(d, int) for d in inputs[0].shape[2:]):
@@ -149,6 +150,7 @@ class Engine:
         self.on_cuda = self.provider == CUDA
         self._binding = self.session.io_binding() if self.on_cuda else None
         self._u8 = self._uint8_session() if uint8_io else None
+        self._u8_binding = self._u8.io_binding() if self._u8 is not None and self.on_cuda else None
         self.tile = tile
         self._tiler: tiling.Tiler | None = None
         self._notify = notify
@@ -158,7 +160,6 @@ class Engine:
         numpy work around it, a quarter of the bytes to and from a GPU. None for fp16 networks or graphs
         the wrapper cannot take (they run through preprocess/postprocess)."""
         import onnx
-        import onnxruntime as ort
 
         if self.session.get_inputs()[0].type != "tensor(float)":
             return None
@@ -168,12 +169,17 @@ class Engine:
             i = self.info
             wrapped = uint8_io.wrap(onnx.load(str(i.path)), i.input_name, i.output_name, i.color_order,
                                     i.value_scale, i.pad_multiple)
-            providers = self.session.get_providers()
-            options = self.session.get_provider_options()
-            return ort.InferenceSession(wrapped.SerializeToString(), sess_options=session_options(),
-                                        providers=[(name, options.get(name, {})) for name in providers])
+            return self._sibling_session(wrapped.SerializeToString())
         except Exception:  # a graph the surgery does not fit: the float path still works
             return None
+
+    def _sibling_session(self, model: bytes, arena: bool = True):
+        """Another graph (uint8 wrapper, tile graphs) on the providers, with the options, the engine got."""
+        import onnxruntime as ort
+
+        options = self.session.get_provider_options()
+        return ort.InferenceSession(model, sess_options=session_options(arena),
+                                    providers=[(name, options.get(name, {})) for name in self.session.get_providers()])
 
     @property
     def device(self) -> str:
@@ -214,15 +220,13 @@ class Engine:
         """Built on the first big frame: the stats and tile graphs get sessions of their own."""
         if self._tiler is None:
             import onnx
-            import onnxruntime as ort
 
             split = tiling.split_norms(onnx.load(str(self.info.path)))
-            providers = self.session.get_providers()
             if split is None:
                 self._notify(f"{self.info.path.name}: its normalisation could not be shared across tiles; "
                              "large frames are tiled with each tile normalised alone (seams possible; --tile off avoids them)")
             self._tiler = tiling.Tiler(
-                self.tile, split, lambda data: ort.InferenceSession(data, sess_options=session_options(arena=False), providers=providers),
+                self.tile, split, lambda data: self._sibling_session(data, arena=False),
                 self.preprocess, self.postprocess, self.info.input_name, self.info.output_name, self.session)
         return self._tiler
 
@@ -240,11 +244,11 @@ class Engine:
         return lambda: self.run_tensor(blob)
 
     def _run_uint8(self, frame: np.ndarray) -> np.ndarray:
-        if not self.on_cuda:
+        if self._u8_binding is None:
             return self._u8.run(["styled"], {"frame": frame[None]})[0][0]
         import onnxruntime as ort
 
-        binding = self._u8_binding = getattr(self, "_u8_binding", None) or self._u8.io_binding()
+        binding = self._u8_binding
         binding.bind_ortvalue_input("frame", ort.OrtValue.ortvalue_from_numpy(frame[None], "cuda", 0))
         binding.bind_output("styled", "cuda", 0)
         self._u8.run_with_iobinding(binding)

@@ -40,7 +40,7 @@ def plan_outputs(files: list[Path], output: Path, suffix: str = ".png", folder: 
         check_output_path(output)  # a missing folder is an error here; a folder OUTPUT is made when needed
         pairs = [(files[0], output)]
     else:
-        if output.suffix.lower() in images.IMAGE_SUFFIXES:
+        if ext in images.IMAGE_SUFFIXES:
             raise UserError(f"-o {output}: {len(files)} inputs need an output folder, not an image file")
         pairs = [(f, output / (f.stem + suffix)) for f in files]
         names = [o for _, o in pairs]
