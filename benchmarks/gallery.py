@@ -73,19 +73,27 @@ def main() -> None:
     judge(name, shared, out, settings.style_image, card, args.photos)
 
 
+def training_command(settings: dict) -> str:
+    """The `realtime train` command line that reproduces a run, from its card's portable settings."""
+    flags = [f"realtime train {settings['style_image']} --data {settings['data']} --name {settings['name']}"]
+    for key in ("steps", "batch_size", "image_size", "small_size", "finish_fraction", "style_size", "style_weight",
+                "content_weight", "style_statistic", "tv_weight", "lr", "precision", "init", "width", "blocks",
+                "arch", "stability_weight", "seed"):
+        value = settings.get(key)
+        if value is not None:
+            flags.append(f"--{key.replace('_', '-')} {value}")
+    return " ".join(flags)
+
+
 def train_and_export(args, settings: TrainSettings, extra: dict, ckpt: Path, out: Path) -> dict:
     name, shared = args.style, args.shared
     if not args.skip_train:
         ckpt = train(settings, resume=str(ckpt) if ckpt.is_file() and not args.init else None)
-    card_path = ckpt.with_suffix(".json")
-    card = json.loads(card_path.read_text())
+    card = json.loads(ckpt.with_suffix(".json").read_text())
     card.update(style_credit(shared, name))
-    card["training_command"] = (f"python benchmarks/gallery.py {name} --shared SHARED --steps {args.steps} --image-size {args.image_size}"
-                                + (f" --init {Path(args.init).name}" if args.init else "")
-                                + "".join(f" --{k.replace('_', '-')} {v}" for k, v in extra.items()))
-    card_path.write_text(json.dumps(card, indent=2))
+    card["training_command"] = training_command(card["settings"])
     export(ckpt, out)
-    (REPO / "models" / f"{name}.json").write_text(json.dumps({**card, "file": out.name, "precision": "fp32", "opset": 17}, indent=2))
+    (REPO / "models" / f"{name}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
     return card
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
-from realtime.train import cpu_flags, cpu_has_native_bf16, cpu_model
+from realtime.precision import cpu_flags, cpu_has_native_bf16, cpu_model
 from realtime.transformer import TransformerNet
 from realtime.vgg import load_features
 

@@ -159,6 +159,12 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class StyleStatistic(str, Enum):
+    gram = "gram"
+    covariance = "covariance"
+    gram_covariance = "gram+covariance"
+
+
 @app.command()
 def train(
     style_image: Path = typer.Argument(..., help="The style image to learn."),
@@ -174,9 +180,11 @@ def train(
     style_weight: float = typer.Option(20.0, help="Weight of the style loss against the content loss (both relative errors): higher, more style; 40 can wash the photo out."),
     content_weight: float = typer.Option(1.0, help="Weight of the relu2_2 content loss."),
     tv_weight: float = typer.Option(1e-4, help="Weight of total variation (in 0-255 units; smooths noise)."),
+    colour_weight: float = typer.Option(0.0, help="Weight of the local colour term: each region keeps the photo's hue (relative error of 8x8-averaged chroma) while the style redraws it; 0 turns it off."),
+    style_statistic: StyleStatistic = typer.Option(StyleStatistic.gram, help="What the style loss matches at each VGG tap: Gram matrices; covariances (mean-free Grams); or both, which gives the style's variety of colours and strokes its own say."),
     lr: float = typer.Option(2e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
     warmup_steps: int = typer.Option(200, help="From scratch: steps that first teach the network to reproduce the photo (no VGG, seconds)."),
-    precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), else fp32."),
+    precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) whichever of bf16 and fp32 is faster, timed at the start; else fp32."),
     init: Optional[str] = typer.Option(None, help="Fine-tune from a network: a shipped style's name, a .ckpt, or an .onnx from `realtime export`. A new style in a few hundred steps."),
     arch: Arch = typer.Option(Arch.full, help="full: Johnson's net (GPUs); lite: the CPU net, about 40x fewer multiply-adds."),
     width: Optional[int] = typer.Option(None, help="Channels of the first layer (default: 32 full, 16 lite); 16 makes full 4x cheaper."),
@@ -212,7 +220,7 @@ def train(
         raise UserError(f"--small-size {small_size}: use 0 (off) or 32 up to --image-size ({image_size})")
     if not 0 <= finish_fraction <= 1:
         raise UserError(f"--finish-fraction {finish_fraction}: use a share between 0 and 1")
-    if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight) < 0:
+    if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight, colour_weight) < 0:
         raise UserError("--style-size must be at least 32, --lr positive, --warmup-steps and the loss weights not negative")
     if stability_weight < 0:
         raise UserError(f"--stability-weight {stability_weight}: use 0 (off) or a positive weight such as 0.02")
@@ -222,6 +230,7 @@ def train(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
         batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction,
         style_size=style_size, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr,
+        style_statistic=style_statistic.value, colour_weight=colour_weight,
         warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,
         stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, preview_every=preview_every, device=device.value,

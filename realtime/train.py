@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +25,7 @@ from realtime.errors import UserError
 from realtime.files import atomic_path, check_distinct, check_writable_dir
 from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.photos import BatchSource, find_photos
+from realtime.precision import autocast, cpu_model, pick_precision
 from realtime.stability import StabilityLoss
 from realtime.transformer import TransformerNet
 from realtime.vgg import file_digest, load_features
@@ -51,8 +52,9 @@ class TrainSettings:
     style_size: int = 512
     style_weight: float = 20.0  # relative losses (losses.PerceptualLoss); 40 over-stylised 3 of 4 styles in 350-500 CPU steps
     content_weight: float = 1.0
-    style_statistic: str = "gram"  # or "covariance": Gram matrices of mean-free features (experimental)
+    style_statistic: str = "gram"  # losses.PerceptualLoss.STATISTICS
     tv_weight: float = 1e-4
+    colour_weight: float = 0.0  # losses.colour_error: each region keeps the photo's hue
     lr: float = 2e-3  # cosine-decayed to lr / 20
     warmup_steps: int = 200  # from scratch: learn to reproduce the photo first (no VGG, seconds)
     precision: str = "auto"
@@ -69,50 +71,6 @@ class TrainSettings:
 
 
 RECIPE = "relative-gram-v2"  # the loss scaling and schedule the model card's figures refer to
-
-
-def _cpuinfo(field: str) -> str | None:
-    """The first `field` line of /proc/cpuinfo (Linux), or None."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return None
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(field)), None)
-
-
-def cpu_model() -> str:
-    import platform
-
-    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
-
-
-def cpu_flags() -> list[str]:
-    return (_cpuinfo("flags") or "").split()
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: without them PyTorch emulates bf16 on the CPU, far slower than fp32."""
-    flags = cpu_flags()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def pick_precision(choice: str, device: torch.device) -> tuple[str, str]:
-    """(precision, why): auto takes bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere."""
-    if choice not in ("auto", "fp32", "bf16"):
-        raise UserError(f"--precision {choice}: use auto, fp32 or bf16")
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-        where = torch.cuda.get_device_name(device)
-    else:
-        native = cpu_has_native_bf16()
-        where = cpu_model()
-    if choice == "auto":
-        if native:
-            return "bf16", f"bf16 autocast ({where} has native bf16)"
-        return "fp32", f"fp32 ({where} has no native bf16{'' if device.type == 'cuda' else ': no avx512_bf16 or amx_bf16'})"
-    if choice == "bf16" and not native:
-        return "bf16", f"bf16 autocast, EMULATED on {where}: expect it to be many times slower than fp32"
-    return choice, f"{choice} ({where})"
 
 
 def small_crop(settings: TrainSettings) -> int:
@@ -275,6 +233,24 @@ def reconstruct(model: TransformerNet, source: BatchSource, steps: int, lr: floa
         on_step(step + 1, float(loss.detach()))
 
 
+def _trial_pass(net: torch.nn.Module, loss_fn: PerceptualLoss, settings: TrainSettings,
+                device: torch.device) -> Callable[[AbstractContextManager], None]:
+    """One training step's forward and backward on a random batch of the first crop size, for timing;
+    it leaves no gradient behind."""
+    size = small_crop(settings)
+    noise = torch.Generator(device).manual_seed(0)  # the run's own random stream stays untouched
+    batch = torch.rand(settings.batch_size, 3, size, size, device=device, generator=noise) * 255
+    batch = batch.contiguous(memory_format=torch.channels_last)
+
+    def trial(context: AbstractContextManager) -> None:
+        with context:
+            total = loss_fn(net(batch), loss_fn.content_features(batch), batch).total
+        total.backward()
+        net.zero_grad(set_to_none=True)
+
+    return trial
+
+
 def check_outputs_spare_inputs(settings: TrainSettings, ckpt_path: Path) -> None:
     """The checkpoint, card and previews must not land on the style image or the --init network
     (--resume names NAME.ckpt on purpose: it continues there)."""
@@ -291,7 +267,6 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     """Train, writing NAME.ckpt, NAME.json and previews into out_dir; return the checkpoint path."""
     device = pick_device(settings.device)
     ddp, device = setup_distributed(device)
-    precision, why = pick_precision(settings.precision, device)
     torch.manual_seed(settings.seed)
     out_dir = check_writable_dir(Path(settings.out_dir)) if ddp.main else Path(settings.out_dir)
     ckpt_path = out_dir / f"{settings.name}.ckpt"
@@ -304,7 +279,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     vgg = vgg.to(device).to(memory_format=torch.channels_last)  # oneDNN and cuDNN are faster on NHWC
     loss_fn = PerceptualLoss(vgg, style, TRAIN_STYLE, TRAIN_CONTENT, settings.content_weight,
                              settings.style_weight, settings.tv_weight, relative=True,
-                             centred=settings.style_statistic == "covariance").to(device)
+                             statistic=settings.style_statistic,
+                             colour_weight=settings.colour_weight).to(device)
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     model = model.to(memory_format=torch.channels_last)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
@@ -313,7 +289,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     net: torch.nn.Module = model
     if ddp.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    amp = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    precision, why = pick_precision(settings.precision, device, _trial_pass(model, loss_fn, settings, device))
+    amp = autocast(precision, device)
     crop_size, finish_from = crop_schedule(settings), finish_start(settings)
 
     workers = 4 if device.type == "cuda" else 2
@@ -370,7 +347,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                         gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + ddp.rank * 65_537 + step)
                         moved, theta = stability.perturb(batch, gen)
                         out, out_moved = net(torch.cat([batch, moved])).chunk(2)
-                    parts = loss_fn(out, content_feats)
+                    parts = loss_fn(out, content_feats, batch)
                     total, values = parts.total, parts.as_floats()
                     if steady:
                         stab = stability(out, out_moved, theta)
@@ -385,6 +362,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
                 rate = 1.0 / max(now - tick, 1e-9)
                 tick = now
                 summary = f"style {losses['style']:.3f} content {losses['content']:.3f} tv {losses['tv']:.1f}"
+                if "colour" in losses:
+                    summary += f" colour {losses['colour']:.3f}"
                 if "stab" in losses:
                     summary += f" stab {losses['stab']:.1f}"
                 bar.update(task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)

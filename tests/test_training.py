@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from helpers import assert_clean_error, cli
-from conftest import EVAL, STYLES
+from conftest import EVAL, PHOTOS, STYLE, STYLES
 
 
 def test_precision_auto_follows_the_cpu():
     from realtime.errors import UserError
-    from realtime.train import cpu_has_native_bf16, pick_precision
+    from realtime.precision import cpu_has_native_bf16, pick_precision
 
     cpu = torch.device("cpu")
     precision, why = pick_precision("auto", cpu)
     assert precision == ("bf16" if cpu_has_native_bf16() else "fp32"), why
+    if cpu_has_native_bf16():  # with a trial, auto takes the faster of the two, and says it measured
+        calls = []
+        slow_bf16 = lambda context: (calls.append(type(context).__name__), time.sleep(0.03 if isinstance(context, torch.autocast) else 0.0))
+        precision, why = pick_precision("auto", cpu, slow_bf16)
+        assert precision == "fp32" and "measured" in why and "autocast" in calls
+    else:
+        assert pick_precision("auto", cpu, lambda context: None)[0] == "fp32"
     assert pick_precision("fp32", cpu)[0] == "fp32"
     forced, why = pick_precision("bf16", cpu)
     assert forced == "bf16" and (cpu_has_native_bf16() or "EMULATED" in why)
@@ -140,3 +148,51 @@ def test_contrast_and_colourfulness_figures():
     assert lightness_contrast(halves) == pytest.approx(50, abs=0.1)
     assert colourfulness(grey) == 0 and colourfulness(halves) == 0
     assert colourfulness(red) > 50
+
+
+def test_gram_plus_covariance_gives_the_style_variety_its_own_say(vgg_weights):
+    """The uncentred Gram is mostly the features' mean; gram+covariance averages it with the covariance's
+    error, so a photo is rated by both, and the style image itself still scores zero."""
+    from realtime import images
+    from realtime.losses import TRAIN_STYLE, PerceptualLoss
+    from realtime.vgg import load_features
+
+    vgg, _ = load_features(TRAIN_STYLE + ["relu2_2"])
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
+    losses = {s: PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, statistic=s)
+              for s in PerceptualLoss.STATISTICS}
+    with torch.no_grad():
+        fp, fs = vgg(photo), vgg(style)
+        value = {s: float(loss.style_loss_of(fp)) for s, loss in losses.items()}
+        assert all(float(loss.style_loss_of(fs)) < 1e-6 for loss in losses.values())
+    assert value["gram+covariance"] == pytest.approx(0.5 * (value["gram"] + value["covariance"]), rel=1e-4)
+    assert value["covariance"] != pytest.approx(value["gram"], rel=0.02)
+    with pytest.raises(ValueError):
+        PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, statistic="histogram")
+
+
+def test_colour_term_measures_lost_hue_not_detail():
+    """0 for the photo itself and for the photo with its fine detail repainted; about 1 for the photo in
+    grey; above 1 for its colours swapped."""
+    from realtime import images
+    from realtime.losses import colour_error
+
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
+    grey = photo.mean(dim=1, keepdim=True).expand_as(photo)
+    detail = photo + 40 * torch.sign(torch.randn(1, 1, *photo.shape[2:], generator=torch.Generator().manual_seed(0)))
+    assert float(colour_error(photo, photo)) == 0
+    assert float(colour_error(detail, photo)) < 0.05  # the same grey-level noise on every channel: no hue change
+    assert float(colour_error(grey, photo)) == pytest.approx(1.0, abs=0.05)
+    assert float(colour_error(photo[:, [2, 0, 1]], photo)) > 1.2
+
+
+def test_training_with_the_colour_term_records_it(tmp_path, vgg_weights):
+    out = tmp_path / "out"
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--steps", 2, "--batch-size", 1,
+                 "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0, "--colour-weight", 2,
+                 "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    card = json.loads((out / "c.json").read_text())
+    assert card["settings"]["colour_weight"] == 2 and card["final_losses"]["colour"] > 0
+    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-weight", -1), "weight")

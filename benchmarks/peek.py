@@ -1,0 +1,73 @@
+"""A quick look at training checkpoints beside an anchor, without VGG: a contact sheet and the two figures
+that catch a washed-out network (L* contrast, colourfulness), in seconds per checkpoint.
+
+    python benchmarks/peek.py --shared ../shared --anchor pytorch_examples_nc16_mosaic.onnx \
+        -o /tmp/peek.png run1/mosaic.ckpt run2/mosaic.ckpt models/mosaic.onnx
+
+Each model (a .ckpt from `realtime train`, or any .onnx the engine runs) stylises the same unseen Kodak
+photos at --size; the sheet is one row per photo: photo | each model | anchor. The full judgement (style
+and content loss) is `benchmarks/gallery.py --judge-only`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from realtime import checkpoint, images
+from realtime import evaluate as ev
+from realtime.engine import Engine
+
+PICKS = ("kodim05", "kodim15", "kodim23", "kodim03", "kodim19", "kodim08")
+
+
+def stylise_fn(path: Path):
+    if path.suffix == ".onnx":
+        engine = Engine(path, device="cpu")
+        return engine
+    model, _ = checkpoint.load_model(path)
+
+    def run(bgr: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return images.tensor_to_bgr(model(images.bgr_to_tensor(bgr)))
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", type=Path)
+    ap.add_argument("--shared", type=Path, required=True)
+    ap.add_argument("--anchor", default=None, help="file name in shared/anchors")
+    ap.add_argument("--photos", type=int, default=4)
+    ap.add_argument("--size", type=int, default=384)
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    photos = [args.shared / "data" / "eval" / f"{p}.jpg" for p in PICKS[:args.photos]]
+    photos = [p if p.is_file() else next((args.shared / "data" / "eval").glob(f"*{p.stem}*")) for p in photos]
+    models = {f"{m.parent.name}/{m.stem}": stylise_fn(m) for m in args.models}
+    if args.anchor:
+        models["anchor"] = Engine(args.shared / "anchors" / args.anchor, device="cpu")
+    rows, figures = [], {name: [] for name in ["photo", *models]}
+    for path in photos:
+        photo = images.resize_long_side(images.read_bgr(path), args.size)
+        row = [photo]
+        figures["photo"].append((ev.lightness_contrast(photo), ev.colourfulness(photo)))
+        for name, fn in models.items():
+            out = fn(photo)
+            row.append(out)
+            figures[name].append((ev.lightness_contrast(out), ev.colourfulness(out)))
+        rows.append(row)
+    images.write_bgr(args.out, ev.contact_sheet(rows, ["photo", *models], cell=args.size))
+    print(f"{'model':<40} {'L* contrast':>12} {'colourful':>10}")
+    for name, values in figures.items():
+        c, f = np.mean(values, axis=0)
+        print(f"{name:<40} {c:>12.1f} {f:>10.1f}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
