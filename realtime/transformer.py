@@ -19,7 +19,7 @@ from torch import nn
 
 PAD_MULTIPLE = 4
 ARCHS = ("full", "lite")
-ARCH_DEFAULTS = {"full": (32, 5), "lite": (16, 4)}
+ARCH_DEFAULTS = {"full": (16, 5), "lite": (16, 4)}  # full at 16: the width jcjohnson ships, 4x cheaper than 32
 
 
 class ConvLayer(nn.Sequential):

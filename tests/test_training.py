@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers import assert_clean_error, cli
-from conftest import EVAL, PHOTOS, STYLE, STYLES
+from conftest import EVAL, PHOTOS, REPO, STYLE, STYLES
 
 
 def test_precision_auto_follows_the_cpu():
@@ -196,3 +196,21 @@ def test_training_with_the_colour_term_records_it(tmp_path, vgg_weights):
     card = json.loads((out / "c.json").read_text())
     assert card["settings"]["colour_weight"] == 2 and card["final_losses"]["colour"] > 0
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-weight", -1), "weight")
+
+
+def test_every_shipped_style_has_a_portable_card():
+    """models/: each network has its card, trained by our code on a named CPU or GPU, with the recipe, the
+    steps and seconds, the style image's author, and file names only (no paths of the training machine)."""
+    from realtime import zoo
+
+    shipped = [s for s in zoo.list_styles() if s.path.parent.resolve() == (REPO / "models").resolve()]
+    assert {"mosaic", "candy"} <= {s.name for s in shipped}
+    for style in shipped:
+        card = style.card
+        assert card.get("style_image") == f"{style.name}.jpg", style.name
+        assert card.get("steps", 0) > 0 and card.get("train_seconds", 0) > 0 and card.get("precision"), style.name
+        assert card.get("style_author") and card.get("style_copyright"), style.name
+        if card.get("device") == "cpu":
+            assert card.get("cpu"), style.name
+        text = json.dumps(card)
+        assert "/tmp/" not in text and "/work/" not in text and "/home/" not in text, style.name

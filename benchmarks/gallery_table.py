@@ -1,0 +1,48 @@
+"""The gallery's figures as one markdown table, from the judgements benchmarks/gallery.py wrote.
+
+    python benchmarks/gallery_table.py
+
+One row per shipped style with a judgement in benchmarks/styles/NAME.json: steps, minutes, and style loss,
+content loss, L* contrast and colourfulness on the unseen photos, each beside its anchor's where there is
+one (ours / anchor), and which of the issue's four figures hold (style <= anchor, content <= 1.1 x anchor,
+contrast >= 0.9 x anchor).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+STYLES = Path(__file__).resolve().parent / "styles"
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def row(name: str, judged: dict) -> str:
+    figures = judged["figures"]
+    ours = figures[name]
+    anchor = next((v for k, v in figures.items() if k.startswith("anchor")), None)
+    card = judged["model_card"]
+    cells = [name, str(card["steps"]), f"{card['train_seconds'] / 60:.0f}"]
+    for key, fmt in (("style", "{:.0f}"), ("content", "{:.0f}"), ("contrast", "{:.1f}"), ("colourfulness", "{:.1f}")):
+        cells.append(fmt.format(ours[key]) + (" / " + fmt.format(anchor[key]) if anchor else ""))
+    if anchor:
+        held = [ours["style"] <= anchor["style"], ours["content"] <= 1.1 * anchor["content"],
+                ours["contrast"] >= 0.9 * anchor["contrast"]]
+        cells.append(f"{sum(held)} of 3")
+    else:
+        cells.append("no anchor")
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    print("| style | steps | minutes | style loss | content loss | L* contrast | colourfulness | figures held |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in sorted(STYLES.glob("*.json")):
+        judged = json.loads(path.read_text())
+        name = judged.get("style")
+        if name == path.stem and (MODELS / f"{name}.onnx").is_file() and name in judged.get("figures", {}):
+            print(row(name, judged))
+
+
+if __name__ == "__main__":
+    main()
