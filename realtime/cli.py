@@ -30,8 +30,9 @@ STABILIZE_HELP = ("Against flicker: blend each frame with the previous output mo
 
 
 NET_HELP = "auto: the style's CPU network (NAME-lite) when running on the CPU and one is installed; full; lite."
-INT8_HELP = ("Use the style's int8 copy (NAME.int8.onnx, `export --int8`) when there is one: 1.3-1.6x faster on CPUs with "
-             "AVX-512 VNNI, slower on AVX2-only ones (measure with `realtime bench`).")
+INT8_HELP = ("Use the style's int8 copy (NAME.int8.onnx, made by `export --int8`; none ships) when there is one: 1.3-1.6x "
+             "faster on one AMD CPU with AVX-512 VNNI, 10 % slower on an Intel one with it, slower on AVX2-only ones: "
+             "measure yours with `realtime bench`.")
 
 
 class Net(str, Enum):
