@@ -97,13 +97,16 @@ def read_io(path: Path) -> dict[str, Any]:
             "pad_multiple": int(meta.get("realtime.pad_multiple", "4"))}
 
 
+FIRST_STYLE = "mosaic"  # the page opens on the style the README shows, when it is installed
+
+
 def style_listing(say: Callable[[str], None]) -> tuple[dict[str, Path], list[dict[str, Any]]]:
-    """The installed styles (fp32 files) as the page's style selector wants them."""
+    """The installed styles (fp32 files) as the page's style selector wants them, mosaic first."""
     from realtime import zoo
 
     models: dict[str, Path] = {}
     listing: list[dict[str, Any]] = []
-    for style in zoo.list_styles():
+    for style in sorted(zoo.list_styles(), key=lambda s: s.name != FIRST_STYLE):
         try:
             io_info = read_io(style.path)
         except UserError as exc:
