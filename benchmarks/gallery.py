@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import onnxruntime as ort
@@ -67,25 +68,28 @@ def main() -> None:
     ckpt = args.work / f"{name}.ckpt"
     out = REPO / "models" / f"{name}.onnx"
     if not args.judge_only:
-        card = train_and_export(args, settings, extra, ckpt, out)
+        card = train_and_export(args, settings, ckpt, out)
     else:
         card = json.loads(out.with_suffix(".json").read_text())
     judge(name, shared, out, settings.style_image, card, args.photos)
 
 
+# Settings that say where files go or how often to write them: not part of how a network was trained.
+NOT_RECIPE = {"style_image", "data", "name", "out_dir", "checkpoint_every", "preview_every", "device", "vgg"}
+
+
 def training_command(settings: dict) -> str:
-    """The `realtime train` command line that reproduces a run, from its card's portable settings."""
+    """The `realtime train` command line that reproduces a run, from its card's portable settings (every
+    TrainSettings field that shapes the network, so a new option cannot be left out)."""
     flags = [f"realtime train {settings['style_image']} --data {settings['data']} --name {settings['name']}"]
-    for key in ("steps", "batch_size", "image_size", "small_size", "finish_fraction", "style_size", "style_weight",
-                "content_weight", "style_statistic", "tv_weight", "lr", "precision", "init", "width", "blocks",
-                "arch", "stability_weight", "seed"):
-        value = settings.get(key)
-        if value is not None:
-            flags.append(f"--{key.replace('_', '-')} {value}")
+    for field in fields(TrainSettings):
+        value = settings.get(field.name)
+        if field.name not in NOT_RECIPE and value is not None:
+            flags.append(f"--{field.name.replace('_', '-')} {value}")
     return " ".join(flags)
 
 
-def train_and_export(args, settings: TrainSettings, extra: dict, ckpt: Path, out: Path) -> dict:
+def train_and_export(args, settings: TrainSettings, ckpt: Path, out: Path) -> dict:
     name, shared = args.style, args.shared
     if not args.skip_train:
         ckpt = train(settings, resume=str(ckpt) if ckpt.is_file() and not args.init else None)

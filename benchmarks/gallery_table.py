@@ -4,7 +4,7 @@
 
 One row per shipped style with a judgement in benchmarks/styles/NAME.json: steps, minutes, and style loss,
 content loss, L* contrast and colourfulness on the unseen photos, each beside its anchor's where there is
-one (ours / anchor), and which of the issue's four figures hold (style <= anchor, content <= 1.1 x anchor,
+one (ours / anchor), and which of the issue's three figures hold (style <= anchor, content <= 1.1 x anchor,
 contrast >= 0.9 x anchor).
 """
 

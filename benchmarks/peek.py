@@ -21,13 +21,12 @@ from realtime import checkpoint, images
 from realtime import evaluate as ev
 from realtime.engine import Engine
 
-PICKS = ("kodim05", "kodim15", "kodim23", "kodim03", "kodim19", "kodim08")
+PICKS = ("kodim05", "kodim15", "kodim23", "kodim03", "kodim19", "kodim08")  # Kodak24 files end in these
 
 
 def stylise_fn(path: Path):
     if path.suffix == ".onnx":
-        engine = Engine(path, device="cpu")
-        return engine
+        return Engine(path, device="cpu")
     model, _ = checkpoint.load_model(path)
 
     def run(bgr: np.ndarray) -> np.ndarray:
@@ -46,8 +45,7 @@ def main() -> None:
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    photos = [args.shared / "data" / "eval" / f"{p}.jpg" for p in PICKS[:args.photos]]
-    photos = [p if p.is_file() else next((args.shared / "data" / "eval").glob(f"*{p.stem}*")) for p in photos]
+    photos = [next((args.shared / "data" / "eval").glob(f"*{pick}.jpg")) for pick in PICKS[:args.photos]]
     models = {f"{m.parent.name}/{m.stem}": stylise_fn(m) for m in args.models}
     if args.anchor:
         models["anchor"] = Engine(args.shared / "anchors" / args.anchor, device="cpu")

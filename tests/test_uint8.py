@@ -38,7 +38,8 @@ def test_shipped_networks_match_the_float_path(model):
 
 
 def test_an_int8_copy_matches_its_float_path(tmp_path):
-    """No int8 copy ships (on the CPUs measured it was not faster), but `export --int8` makes one on request."""
+    """No int8 copy ships (on this session's Xeon and on an AVX2-only EPYC it was slower than fp32), but
+    `export --int8` makes one on request."""
     from realtime.quantize import quantize
 
     out = tmp_path / "mosaic.int8.onnx"
