@@ -85,6 +85,8 @@ def training_command(settings: dict) -> str:
     for field in fields(TrainSettings):
         value = settings.get(field.name)
         if field.name not in NOT_RECIPE and value is not None:
+            if isinstance(value, (list, tuple)):
+                value = ",".join(f"{v:g}" for v in value)
             flags.append(f"--{field.name.replace('_', '-')} {value}")
     return " ".join(flags)
 

@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=4)
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("-o", "--out", type=Path, required=True)
+    ap.add_argument("--losses", type=Path, default=None, metavar="STYLE_IMAGE",
+                    help="also the judged style and content losses at 512 px on gallery.py's 6 photos (VGG, ~1 min a model)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     photos = [next((args.shared / "data" / "eval").glob(f"*{pick}.jpg")) for pick in PICKS[:args.photos]]
@@ -65,6 +67,12 @@ def main() -> None:
         c, f = np.mean(values, axis=0)
         print(f"{name:<40} {c:>12.1f} {f:>10.1f}")
     print(f"wrote {args.out}")
+    if args.losses:
+        judged = sorted((args.shared / "data" / "eval").glob("*.jpg"))[::4]  # gallery.py --photos 6
+        means, _ = ev.photo_losses(models, judged, images.read_bgr(args.losses), 512)
+        print(f"{'model (512 px, 6 photos)':<40} {'style':>8} {'content':>8} {'contrast':>9}")
+        for name, m in means.items():
+            print(f"{name:<40} {m['style']:>8.1f} {m['content']:>8.1f} {m['contrast']:>9.1f}")
 
 
 if __name__ == "__main__":

@@ -166,6 +166,18 @@ class StyleStatistic(str, Enum):
     gram_covariance = "gram+covariance"
 
 
+def _tap_weights(text: str) -> tuple[float, ...]:
+    """--style-tap-weights: four non-negative numbers, not all 0."""
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != 4 or min(weights) < 0 or sum(weights) <= 0:
+        raise UserError(f"--style-tap-weights {text!r}: give four weights for relu1_1,relu2_1,relu3_1,relu4_1 "
+                        "such as 1,1,1,4 (none negative, not all 0)")
+    return weights
+
+
 @app.command()
 def train(
     style_image: Path = typer.Argument(..., help="The style image to learn."),
@@ -183,6 +195,7 @@ def train(
     tv_weight: float = typer.Option(1e-4, help="Weight of total variation (in 0-255 units; smooths noise)."),
     colour_weight: float = typer.Option(0.0, help="Weight of the local colour term: each region keeps the photo's hue (relative error of 8x8-averaged chroma) while the style redraws it; 0 turns it off."),
     style_statistic: StyleStatistic = typer.Option(StyleStatistic.gram, help="What the style loss matches at each VGG tap: Gram matrices; covariances (mean-free Grams); or both, which gives the style's variety of colours and strokes its own say."),
+    style_tap_weights: str = typer.Option("1,1,1,1", help="Say of each style tap (relu1_1,relu2_1,relu3_1,relu4_1) in the style loss, a weighted mean: the early taps carry colour and fine grain, relu4_1 the strokes and tiles."),
     lr: float = typer.Option(1e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
     warmup_steps: int = typer.Option(200, help="From scratch: steps that first teach the network to reproduce the photo (no VGG, seconds)."),
     precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) whichever of bf16 and fp32 is faster, timed at the start; else fp32."),
@@ -223,6 +236,7 @@ def train(
         raise UserError(f"--finish-fraction {finish_fraction}: use a share between 0 and 1")
     if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight, colour_weight) < 0:
         raise UserError("--style-size must be at least 32, --lr positive, --warmup-steps and the loss weights not negative")
+    tap_weights = _tap_weights(style_tap_weights)
     if stability_weight < 0:
         raise UserError(f"--stability-weight {stability_weight}: use 0 (off) or a positive weight such as 0.02")
     if init and resume:
@@ -231,7 +245,7 @@ def train(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
         batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction,
         style_size=style_size, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr,
-        style_statistic=style_statistic.value, colour_weight=colour_weight,
+        style_statistic=style_statistic.value, colour_weight=colour_weight, style_tap_weights=tap_weights,
         warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,
         stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, preview_every=preview_every, device=device.value,

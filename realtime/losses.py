@@ -90,10 +90,14 @@ class PerceptualLoss(torch.nn.Module):
 
     def __init__(self, vgg: VGG19Features, style_image: torch.Tensor, style_taps: list[str], content_tap: str,
                  content_weight: float, style_weight: float, tv_weight: float, relative: bool = False,
-                 statistic: str = "gram", colour_weight: float = 0.0):
+                 statistic: str = "gram", colour_weight: float = 0.0, tap_weights: list[float] | None = None):
         super().__init__()
         if statistic not in self.STATISTICS:
             raise ValueError(f"style statistic {statistic!r}: use one of {', '.join(self.STATISTICS)}")
+        tap_weights = list(tap_weights) if tap_weights else [1.0] * len(style_taps)
+        if len(tap_weights) != len(style_taps) or min(tap_weights) < 0 or sum(tap_weights) <= 0:
+            raise ValueError(f"tap weights {tap_weights}: give {len(style_taps)} weights, none negative, not all 0")
+        self.tap_weights = [w / sum(tap_weights) for w in tap_weights]  # a weighted mean: --style-weight keeps its scale
         self.vgg = vgg
         self.relative = relative
         self.statistic = statistic
@@ -127,7 +131,8 @@ class PerceptualLoss(torch.nn.Module):
 
     def style_loss_of(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.relative:
-            return torch.stack([self._relative_style_error(i, feats[tap]) for i, tap in enumerate(self.style_taps)]).mean()
+            return sum(w * self._relative_style_error(i, feats[tap])
+                       for i, (tap, w) in enumerate(zip(self.style_taps, self.tap_weights)) if w > 0)
         total = 0.0
         for tap, target in zip(self.style_taps, self.target_grams()):
             g = gram(feats[tap])

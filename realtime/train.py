@@ -53,6 +53,7 @@ class TrainSettings:
     style_weight: float = 5.0  # relative losses; the gallery's weight (20-40 washed mosaic out to lavender, udnie to two tones)
     content_weight: float = 1.0
     style_statistic: str = "gram"  # losses.PerceptualLoss.STATISTICS
+    style_tap_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # relu1_1..relu4_1, a weighted mean
     tv_weight: float = 1e-4
     colour_weight: float = 0.0  # losses.colour_error: each region keeps the photo's hue
     lr: float = 1e-3  # cosine-decayed to lr / 20
@@ -280,7 +281,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     loss_fn = PerceptualLoss(vgg, style, TRAIN_STYLE, TRAIN_CONTENT, settings.content_weight,
                              settings.style_weight, settings.tv_weight, relative=True,
                              statistic=settings.style_statistic,
-                             colour_weight=settings.colour_weight).to(device)
+                             colour_weight=settings.colour_weight,
+                             tap_weights=list(settings.style_tap_weights)).to(device)
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     model = model.to(memory_format=torch.channels_last)
     stability = StabilityLoss() if settings.stability_weight > 0 else None

@@ -172,6 +172,37 @@ def test_gram_plus_covariance_gives_the_style_variety_its_own_say(vgg_weights):
         PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, statistic="histogram")
 
 
+def test_style_tap_weights_are_a_weighted_mean(tmp_path, vgg_weights):
+    """--style-tap-weights: the style loss is the weighted mean of the taps' relative errors (0 drops a tap,
+    equal weights give the plain mean), recorded in the card; a malformed list is one error line."""
+    from realtime import images
+    from realtime.losses import TRAIN_STYLE, PerceptualLoss
+    from realtime.vgg import load_features
+
+    vgg, _ = load_features(TRAIN_STYLE + ["relu2_2"])
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
+    loss = lambda w: PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, tap_weights=w)
+    with torch.no_grad():
+        fp = vgg(photo)
+        per_tap = [float(loss([1.0 if i == k else 0.0 for i in range(4)]).style_loss_of(fp)) for k in range(4)]
+        assert len(set(round(v, 6) for v in per_tap)) == 4
+        assert float(loss(None).style_loss_of(fp)) == pytest.approx(sum(per_tap) / 4, rel=1e-5)
+        assert float(loss([2, 2, 2, 2]).style_loss_of(fp)) == pytest.approx(sum(per_tap) / 4, rel=1e-5)
+        assert float(loss([0, 0, 1, 3]).style_loss_of(fp)) == pytest.approx((per_tap[2] + 3 * per_tap[3]) / 4, rel=1e-5)
+    with pytest.raises(ValueError):
+        loss([1, 1, 1])
+    out = tmp_path / "out"
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--steps", 1, "--batch-size", 1,
+                 "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0, "--style-tap-weights", "0,0.5,1,4",
+                 "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    assert json.loads((out / "t.json").read_text())["settings"]["style_tap_weights"] == [0, 0.5, 1, 4]
+    for bad in ("1,1,1", "1,1,1,-1", "0,0,0,0", "a,b,c,d"):
+        assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out,
+                               "--style-tap-weights", bad), "--style-tap-weights")
+
+
 def test_colour_term_measures_lost_hue_not_detail():
     """0 for the photo itself and for the photo with its fine detail repainted; about 1 for the photo in
     grey; above 1 for its colours swapped."""
