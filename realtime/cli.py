@@ -53,10 +53,21 @@ TileOpt = Annotated[str, typer.Option(metavar="auto|off|PIXELS", help=(
     "Frames above this many pixels (auto: 2.1 MP, so 1080p runs whole) are stylised in overlapping tiles that "
     "share the frame's normalisation: an 8K still in under 2 GB instead of 15 GB."))]
 
+# Options of the two training commands (train, distill).
+DataOpt = Annotated[Path, typer.Option(help="Folder (searched recursively) of JPEG/PNG training photos, e.g. COCO train2014.")]
+NameOpt = Annotated[str, typer.Option(help="Network name: files are NAME.ckpt and NAME.json.")]
+OutDirOpt = Annotated[Path, typer.Option(help="Where checkpoints, model card and previews go.")]
+StepsOpt = Annotated[int, typer.Option(help="Training steps (batches).")]
+BatchOpt = Annotated[int, typer.Option(help="Photos per batch (per process under torchrun).")]
+ResumeOpt = Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for weights and crops.")]
+CheckpointEveryOpt = Annotated[int, typer.Option(help="Write a checkpoint every N steps.")]
+
 
 class Arch(str, Enum):
     full = "full"
     lite = "lite"
+    lite4 = "lite4"
 
 
 class Optimizer(str, Enum):
@@ -181,11 +192,11 @@ def _tap_weights(text: str) -> tuple[float, ...]:
 @app.command()
 def train(
     style_image: Path = typer.Argument(..., help="The style image to learn."),
-    data: Path = typer.Option(..., help="Folder (searched recursively) of JPEG/PNG training photos, e.g. COCO train2014."),
-    name: str = typer.Option(..., help="Style name: files are NAME.ckpt and NAME.json."),
-    out_dir: Path = typer.Option(Path("."), help="Where checkpoints, model card and previews go."),
-    steps: int = typer.Option(2000, help="Training steps (batches)."),
-    batch_size: int = typer.Option(4, help="Photos per batch (per process under torchrun)."),
+    data: DataOpt = ...,
+    name: NameOpt = ...,
+    out_dir: OutDirOpt = Path("."),
+    steps: StepsOpt = 2000,
+    batch_size: BatchOpt = 4,
     image_size: int = typer.Option(256, help="Crop size of the finish (the last --finish-fraction of the steps)."),
     small_size: Optional[int] = typer.Option(None, help="Crop size before the finish (default 128, or --image-size if smaller): a quarter of the pixels of 256, about 4x faster steps; 0: --image-size throughout."),
     finish_fraction: float = typer.Option(0.1, help="Share of the steps at --image-size; the stability term is trained there."),
@@ -204,9 +215,9 @@ def train(
     width: Optional[int] = typer.Option(None, help="Channels of the first layer (default 16, the width jcjohnson ships; Johnson's paper used 32, 4x the work)."),
     blocks: Optional[int] = typer.Option(None, help="Residual blocks (default: 5 full, 4 lite)."),
     stability_weight: float = typer.Option(5e-4, help="Weight of the stability term (Gupta et al. 2017, squared 0-255 differences), trained in the finish: less flicker for a few % more style loss; 0 turns it off."),
-    resume: Optional[Path] = typer.Option(None, help="Continue from this checkpoint."),
-    seed: int = typer.Option(0, help="Seed for weights and crops."),
-    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
+    resume: ResumeOpt = None,
+    seed: SeedOpt = 0,
+    checkpoint_every: CheckpointEveryOpt = 500,
     preview_every: int = typer.Option(200, help="Write a preview image every N steps (0: never)."),
     device: Device = typer.Option(Device.auto, help="auto uses CUDA when PyTorch sees a GPU."),
     vgg: Optional[Path] = typer.Option(None, help="Local VGG19 weights; also REALTIME_VGG."),
@@ -252,6 +263,49 @@ def train(
         vgg=str(vgg) if vgg else None)
     try:
         ckpt = train_mod.train(settings, resume=str(resume) if resume else None)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    say(f"wrote {ckpt} and {ckpt.with_suffix('.json')}; export with: realtime export {ckpt} -o {name}.onnx")
+
+
+@app.command()
+def distill(
+    teacher: str = typer.Argument(..., help="The full network to copy: a shipped style's name, a .ckpt, or an .onnx from `realtime export`."),
+    data: DataOpt = ...,
+    name: NameOpt = ...,
+    out_dir: OutDirOpt = Path("."),
+    steps: StepsOpt = 1500,
+    batch_size: BatchOpt = 4,
+    image_size: int = typer.Option(256, help="Crop size of the training photos."),
+    arch: Arch = typer.Option(Arch.lite4, help="The CPU network to train (lite4: 1/4 size with a full-resolution photo path)."),
+    width: int = typer.Option(16, help="Channels of the CPU network's first layer."),
+    blocks: int = typer.Option(4, help="Residual blocks of the CPU network."),
+    lr: float = typer.Option(2e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
+    edge_weight: float = typer.Option(1.0, help="Weight of the image-gradient term beside the pixel L1: keeps strokes and edges sharp."),
+    stability_weight: float = typer.Option(5e-3, help="Weight of the stability term (less flicker); 0 turns it off."),
+    resume: ResumeOpt = None,
+    seed: SeedOpt = 0,
+    checkpoint_every: CheckpointEveryOpt = 250,
+    device: Device = typer.Option(Device.auto, help="auto uses CUDA when PyTorch sees a GPU."),
+) -> None:
+    """Train a CPU network to reproduce a full style network (NAME-lite): no VGG, a few minutes on a CPU."""
+    from realtime import distill as distill_mod
+
+    if not _valid_name(name):
+        raise UserError(f"--name {name!r}: use letters, digits, _ and - only")
+    if arch == Arch.full:
+        raise UserError("--arch full: distil into a CPU network (lite4 or lite); the teacher is the full one")
+    if steps < 1 or batch_size < 1 or image_size < 32 or width < 4 or blocks < 0 or lr <= 0:
+        raise UserError("--steps, --batch-size and --lr must be positive, --image-size at least 32, --width at least 4, "
+                        "--blocks not negative")
+    if edge_weight < 0 or stability_weight < 0:
+        raise UserError("--edge-weight and --stability-weight must not be negative")
+    settings = distill_mod.DistillSettings(
+        teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
+        image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, edge_weight=edge_weight,
+        stability_weight=stability_weight, seed=seed, checkpoint_every=checkpoint_every, device=device.value)
+    try:
+        ckpt = distill_mod.distill(settings, resume=str(resume) if resume else None)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     say(f"wrote {ckpt} and {ckpt.with_suffix('.json')}; export with: realtime export {ckpt} -o {name}.onnx")
@@ -461,6 +515,7 @@ def evaluate(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write all figures as JSON."),
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet PNG (photo | model | model ...)."),
     stabilize: float = typer.Option(0.0, metavar="S", help="Also measure each model with `--stabilize S` on the clip."),
+    teacher: Optional[str] = typer.Option(None, help="The full network the models were distilled from (name or .onnx): with --photos, adds each model's PSNR and SSIM against its outputs."),
 ) -> None:
     """Measure models: VGG style/content losses on photos, warping error (flicker) on a clip, fps."""
     import json
@@ -483,11 +538,16 @@ def evaluate(
         raise UserError("give --photos DIR (with --style-image) and/or --clip VIDEO")
     if photos is not None and style_image is None:
         raise UserError("--photos needs --style-image, the painting to measure the style loss against")
+    if teacher is not None and photos is None:
+        raise UserError("--teacher compares outputs on photos: give --photos DIR and --style-image too")
     engines = {}
     notify = say_once()
+    teacher_label = f"teacher {Path(teacher).stem if teacher.endswith('.onnx') else teacher}" if teacher else None
     for m in models:
         engines[Path(m).stem if m.endswith(".onnx") else m] = Engine(zoo.resolve(m), device=device.value,
                                                                       scale=scale, notify=notify)
+    if teacher_label:
+        engines = {teacher_label: Engine(zoo.resolve(teacher), device=device.value, scale=scale, notify=notify), **engines}
     result: dict[str, object] = {"models": {name: str(e.info.path) for name, e in engines.items()}}
     table = Table(title="realtime evaluate")
     table.add_column("model")
@@ -500,6 +560,11 @@ def evaluate(
                             "style_image": str(style_image), "losses": losses}
         for col in ("style loss", "content loss", "L* contrast", "colourfulness"):
             table.add_column(col, justify="right")
+        like = ev.likeness(outputs, teacher_label) if teacher_label else {}
+        if teacher_label:
+            result["photos"]["likeness_to_teacher"] = like  # type: ignore[index]
+            table.add_column("PSNR vs teacher", justify="right")
+            table.add_column("SSIM vs teacher", justify="right")
         if sheet is not None:
             names = list(outputs)
             grid = ev.contact_sheet([[outputs[n][i] for n in names] for i in range(len(files))], names)
@@ -522,6 +587,8 @@ def evaluate(
         if photos is not None:
             keys = ("style", "content", "contrast", "colourfulness")
             row += [f"{losses[name][k]:.1f}" for k in keys] if name in losses else [""] * len(keys)
+            if teacher_label:
+                row += [f"{like[name]['psnr']:.2f}", f"{like[name]['ssim']:.3f}"] if name in like else ["", ""]
         if clip is not None:
             t = temporal.get(name)
             row += [f"{t.warping_error:.5f}", f"{t.input_warping_error:.5f}", f"{t.fps:.1f}"] if t else ["", "", ""]

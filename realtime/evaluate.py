@@ -151,6 +151,30 @@ def lightness_contrast(bgr: np.ndarray) -> float:
     return float(lab[..., 0].std())
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images in dB (inf when identical)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5), averaged over channels."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    blur = lambda img: cv2.GaussianBlur(img, (11, 11), 1.5)  # noqa: E731
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(index.mean())
+
+
+def likeness(outputs: dict[str, list[np.ndarray]], teacher: str) -> dict[str, dict[str, float]]:
+    """Mean PSNR and SSIM of every model's outputs against the teacher's, photo by photo."""
+    return {name: {"psnr": float(np.mean([psnr(o, t) for o, t in zip(outs, outputs[teacher])])),
+                   "ssim": float(np.mean([ssim(o, t) for o, t in zip(outs, outputs[teacher])]))}
+            for name, outs in outputs.items() if name not in (teacher, "photo")}
+
+
 def colourfulness(bgr: np.ndarray) -> float:
     """Hasler and Suesstrunk (2003): spread plus mean of the opponent channels rg and yb, 0-255 units."""
     b, g, r = (bgr[..., i].astype(np.float32) for i in range(3))

@@ -33,6 +33,7 @@ from realtime.vgg import file_digest, load_features
 KINDS = {
     "full": "realtime fast style network (Johnson et al. 2016, instance norm, upsample+conv)",
     "lite": "realtime CPU style network (strided to 1/8 size, depthwise-separable residual blocks, upsample+conv)",
+    "lite4": "realtime CPU style network distilled from a full one (1/4 size, separable blocks and decoder, full-resolution photo path)",
 }
 IO_CONVENTION = {"input": "input", "output": "output", "layout": "NCHW", "color_order": "RGB",
                  "value_range": "0-255", "dtype": "float32"}

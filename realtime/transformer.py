@@ -4,8 +4,11 @@ Reflection padding in every conv (no dark borders), instance normalisation (Ulya
 nearest-neighbour upsampling followed by a conv instead of transposed convs (no checkerboard; Odena et al.
 2016). `width` is the first layer's channel count (32 in the paper); 16 gives a 4x cheaper net for CPUs.
 
-`arch="lite"` is the CPU network (LiteNet): it leaves full resolution at once, works at 1/8 size with
-depthwise-separable residual blocks, and spends about 1/40 of the full net's multiply-adds per pixel.
+`arch="lite"` is the first CPU network: it leaves full resolution at once, works at 1/8 size with
+depthwise-separable residual blocks, and spends about 1/40 of the full net's multiply-adds per pixel; it
+draws at 1/8 resolution, so faces and small objects turn into tiles.
+`arch="lite4"` is the CPU network distilled from a full one (`realtime distill`): separable blocks at 1/4
+size, a separable decoder, and a 1x1 path from the photo itself at full resolution, so edges stay sharp.
 
 I/O convention, the same as the ONNX files we export: RGB float (N, 3, H, W), values 0-255 in and out.
 Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped back.
@@ -18,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 PAD_MULTIPLE = 4
-ARCHS = ("full", "lite")
-ARCH_DEFAULTS = {"full": (16, 5), "lite": (16, 4)}  # full at 16: the width jcjohnson ships, 4x cheaper than 32
+ARCHS = ("full", "lite", "lite4")
+ARCH_DEFAULTS = {"full": (16, 5), "lite": (16, 4), "lite4": (16, 4)}  # full at 16: the width jcjohnson ships, 4x cheaper than 32
 
 
 class ConvLayer(nn.Sequential):
@@ -68,6 +71,16 @@ class SeparableResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class SeparableUp(nn.Sequential):
+    """Nearest upsampling, then a depthwise 3x3 and a pointwise conv to fewer channels: a decoder step at
+    about 1/8 the cost of upsample + full 3x3 conv."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                         nn.Conv2d(in_ch, in_ch, 3, groups=in_ch), nn.Conv2d(in_ch, out_ch, 1),
+                         nn.InstanceNorm2d(out_ch, affine=True), nn.ReLU(inplace=True))
+
+
 class TransformerNet(nn.Module):
     """Johnson's network (arch "full") or the CPU network (arch "lite"), same I/O."""
 
@@ -79,6 +92,20 @@ class TransformerNet(nn.Module):
         self.blocks = blocks
         self.arch = arch
         w = width
+        self.skip: nn.Module | None = None
+        if arch == "lite4":
+            # Down to 1/4 size in two strided convs; separable blocks there; a separable decoder; the photo
+            # reaches the output through a 1x1 conv at full resolution (its edges, not a 1/8 tile grid).
+            self.net = nn.Sequential(
+                ConvNormReLU(3, w, 3, stride=2),
+                ConvNormReLU(w, 4 * w, 3, stride=2),
+                *[SeparableResidualBlock(4 * w) for _ in range(blocks)],
+                SeparableUp(4 * w, 2 * w),
+                SeparableUp(2 * w, w),
+                ConvLayer(w, 3, 3),
+            )
+            self.skip = nn.Conv2d(3, 3, 1)
+            return
         if arch == "lite":
             # Strided 3x3 convs down to 1/8 size; the cheap blocks there see a wide context; upsample+conv back.
             self.net = nn.Sequential(
@@ -108,7 +135,9 @@ class TransformerNet(nn.Module):
         pad_w = (multiple - w % multiple) % multiple
         # Always pad (possibly by zero) so the exported graph computes the padding from the input's shape.
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        y = self.net(x / 127.5 - 1.0) * 127.5 + 127.5
+        x = x / 127.5 - 1.0
+        y = self.net(x) if self.skip is None else self.net(x) + self.skip(x)
+        y = y * 127.5 + 127.5
         return y[..., :h, :w]
 
 

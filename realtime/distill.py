@@ -1,0 +1,191 @@
+"""Distillation: a CPU network (`arch lite4`) trained to reproduce a full style network's output.
+
+The teacher is one of our trained networks (a shipped style name, a .ckpt, or an .onnx from `realtime
+export`). Its forward pass replaces VGG's forward and backward, so a step costs a fraction of a style
+training step, and the target is the very picture the full network draws (its colours, strokes and
+structure), not a second, weaker reading of the style image.
+
+Loss: L1 to the teacher's output in 0-255 units, plus L1 of the difference of their image gradients (the
+strokes and edges a pixel loss alone blurs away), plus the stability term (Gupta et al. 2017) on a
+moved copy, as in `train`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from rich.progress import TextColumn
+
+from realtime import checkpoint, progress
+from realtime.errors import UserError
+from realtime.files import atomic_path, check_distinct, check_writable_dir
+from realtime.photos import BatchSource, find_photos
+from realtime.precision import cpu_model
+from realtime.stability import StabilityLoss
+from realtime.train import IO_CONVENTION, KINDS, RunningMean, learning_rate, pick_device
+from realtime.transformer import TransformerNet
+
+RECIPE = "distill-l1-edges-v1"
+
+
+@dataclass
+class DistillSettings:
+    teacher: str
+    data: str
+    name: str
+    out_dir: str = "."
+    steps: int = 1500
+    batch_size: int = 4
+    image_size: int = 256
+    arch: str = "lite4"
+    width: int = 16
+    blocks: int = 4
+    lr: float = 2e-3  # cosine-decayed to lr / 20 (train.learning_rate)
+    edge_weight: float = 1.0
+    stability_weight: float = 5e-3  # squared 0-255 differences against an L1 of about 5-10: about 10 %
+    seed: int = 0
+    checkpoint_every: int = 250
+    device: str = "auto"
+
+
+def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, edge_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixel L1, edge L1) between the two outputs, both in 0-255 units."""
+    pixel = F.l1_loss(student, teacher)
+    (sx, sy), (tx, ty) = edges(student), edges(teacher)
+    edge = F.l1_loss(sx, tx) + F.l1_loss(sy, ty)
+    return pixel + edge_weight * edge, edge
+
+
+def load_teacher(source: str, device: torch.device) -> tuple[TransformerNet, str]:
+    """The teacher network in eval mode and the sha256 of its file (the card says what it copied)."""
+    state, (arch, width, blocks) = checkpoint.initial_weights(source)
+    if arch != "full":
+        raise UserError(f"--teacher {source}: that is a {arch} network; distil from a full style network")
+    net = TransformerNet(width, blocks, arch)
+    net.load_state_dict(state)
+    from realtime import zoo
+
+    path = Path(source) if Path(source).suffix in (".ckpt", ".onnx") else zoo.resolve(source)
+    return net.eval().to(device), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def distill(settings: DistillSettings, resume: str | None = None) -> Path:
+    """Train NAME.ckpt and NAME.json in out_dir to copy the teacher; return the checkpoint path."""
+    device = pick_device(settings.device)
+    torch.manual_seed(settings.seed)
+    out_dir = check_writable_dir(Path(settings.out_dir))
+    ckpt_path = out_dir / f"{settings.name}.ckpt"
+    if Path(settings.teacher).is_file():
+        for written in (ckpt_path, ckpt_path.with_suffix(".json")):
+            check_distinct(written, [Path(settings.teacher)], "--name or --out-dir")
+    photos = find_photos(Path(settings.data))
+    teacher, teacher_sha = load_teacher(settings.teacher, device)
+    model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    step = 0
+    if resume:
+        payload = checkpoint.load(resume)
+        if (payload.get("arch"), payload["width"], payload["blocks"]) != (settings.arch, settings.width, settings.blocks):
+            raise UserError(f"{resume}: that run is arch {payload.get('arch')}, width {payload['width']}, "
+                            f"{payload['blocks']} blocks; match it with --arch, --width and --blocks")
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        step = int(payload["step"])
+    stability = StabilityLoss() if settings.stability_weight > 0 else None
+    source = BatchSource(photos, lambda _: settings.image_size, settings.batch_size, settings.seed,
+                         workers=4 if device.type == "cuda" else 2)
+    config, mean, losses = asdict(settings), RunningMean(), {}
+    t0, interrupted = time.time(), False
+
+    def write() -> None:
+        checkpoint.save(ckpt_path, model, optimizer, step, config, losses)
+        with atomic_path(ckpt_path.with_suffix(".json")) as tmp:
+            tmp.write_text(json.dumps(_card(settings, teacher_sha, step, losses, time.time() - t0, device,
+                                            interrupted), indent=2))
+
+    bar = progress.bar(TextColumn("{task.fields[losses]}"))
+    log_every = max(1, settings.steps // 20)
+    progress.STDERR.print(f"distilling {settings.teacher} into {settings.name} ({settings.arch}, width "
+                          f"{settings.width}) on {device.type}, {settings.image_size} px crops", highlight=False)
+    model.train()
+    try:
+        with bar:
+            task = bar.add_task(f"distil {settings.name}", total=settings.steps, completed=step, losses="")
+            while step < settings.steps:
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(settings, step)  # type: ignore[arg-type]
+                batch = source.batch(step).to(device).float()
+                if stability is not None:
+                    gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+                    moved, theta = stability.perturb(batch, gen)
+                    batch = torch.cat([batch, moved])
+                with torch.no_grad():
+                    target = teacher(batch)
+                out = model(batch)
+                total, edge = distill_loss(out, target, settings.edge_weight)
+                values = {"l1": float((total - settings.edge_weight * edge).detach()), "edge": float(edge.detach())}
+                if stability is not None:
+                    still, still_moved = out.chunk(2)
+                    stab = stability(still, still_moved, theta)
+                    total = total + settings.stability_weight * stab
+                    values["stab"] = float(stab.detach())
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+                step += 1
+                losses = mean.update(values)
+                summary = "  ".join(f"{k} {v:.2f}" for k, v in losses.items())
+                bar.update(task, completed=step, losses=summary)
+                if not bar.console.is_terminal and step % log_every == 0:
+                    bar.console.print(f"step {step}/{settings.steps}  {summary}", highlight=False)
+                if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
+                    write()
+    except KeyboardInterrupt:
+        interrupted = True
+        write()
+        progress.STDERR.print(f"interrupted at step {step}: checkpoint saved to {ckpt_path}; "
+                              f"continue with --resume {ckpt_path}")
+        raise
+    finally:
+        source.close()
+    write()
+    return ckpt_path
+
+
+def _card(settings: DistillSettings, teacher_sha: str, step: int, losses: dict[str, float], seconds: float,
+          device: torch.device, interrupted: bool) -> dict[str, Any]:
+    teacher = Path(settings.teacher).name
+    return {
+        "name": settings.name,
+        "kind": KINDS[settings.arch],
+        "arch": settings.arch,
+        "teacher": teacher,
+        "teacher_sha256": teacher_sha,
+        "width": settings.width,
+        "residual_blocks": settings.blocks,
+        "stability_weight": settings.stability_weight,
+        "io": IO_CONVENTION,
+        "steps": step,
+        "interrupted": interrupted,
+        "final_losses": losses,
+        "train_seconds": round(seconds, 1),
+        "device": device.type,
+        "cpu": cpu_model() if device.type == "cpu" else None,
+        "precision": "fp32",
+        "recipe": RECIPE,
+        "settings": {**asdict(settings), "teacher": teacher, "data": Path(settings.data).name,
+                     "out_dir": Path(settings.out_dir).name},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }

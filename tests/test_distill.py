@@ -1,0 +1,92 @@
+"""`realtime distill`: a CPU network (arch lite4) trained to copy a full network; `evaluate --teacher`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from realtime import evaluate as ev, images
+from realtime.engine import Engine
+from realtime.transformer import TransformerNet
+from realtime.zoo import resolve
+from tests.conftest import PHOTOS, STYLE
+from tests.helpers import assert_clean_error, cli
+
+
+@pytest.mark.parametrize("size", [(256, 256), (333, 517), (61, 47), (9, 13)])
+def test_lite4_keeps_size_and_flat_stays_flat(size):
+    """Any frame size comes back as it went in; a flat frame stays flat (no border or grid artefacts)."""
+    torch.manual_seed(0)
+    net = TransformerNet(8, 2, "lite4").eval()
+    with torch.no_grad():
+        flat = net(torch.full((1, 3, *size), 120.0))
+        photo = net(torch.rand(1, 3, *size) * 255)
+    assert flat.shape == photo.shape == (1, 3, *size)
+    assert float(flat.std(dim=(2, 3)).max()) < 1e-3
+
+
+def test_psnr_and_ssim_rate_likeness():
+    photo = images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0])
+    noisy = np.clip(photo.astype(np.int16) + np.random.default_rng(0).integers(-20, 21, photo.shape), 0, 255).astype(np.uint8)
+    other = images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[1])
+    assert ev.psnr(photo, photo) == float("inf") and ev.ssim(photo, photo) == pytest.approx(1.0)
+    assert 20 < ev.psnr(photo, noisy) < 30 and ev.psnr(photo, other) < ev.psnr(photo, noisy)
+    assert ev.ssim(photo, other) < ev.ssim(photo, noisy) < 0.95
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory):
+    """The shipped mosaic distilled into a small lite4 for 60 steps on the repository's photos."""
+    out = tmp_path_factory.mktemp("distill")
+    result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite", "--out-dir", out, "--steps", 60,
+                 "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 5e-3, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    return out / "mosaic-lite.ckpt"
+
+
+def test_distilled_network_copies_its_teacher_and_says_which(distilled, tmp_path):
+    """After 60 steps the student is far closer to the teacher than at the start; the card names the teacher
+    by file name and hash; the export runs in the engine at an odd size."""
+    from realtime import checkpoint
+
+    card = json.loads(distilled.with_suffix(".json").read_text())
+    assert card["arch"] == "lite4" and card["teacher"] == "mosaic" and card["steps"] == 60
+    assert card["teacher_sha256"] == hashlib.sha256(resolve("mosaic").read_bytes()).hexdigest()
+    assert card["final_losses"]["stab"] > 0 and "/" not in json.dumps(card["settings"])
+    student, _ = checkpoint.load_model(distilled)
+    torch.manual_seed(0)
+    untrained = TransformerNet(8, 2, "lite4").eval()
+    teacher = Engine(resolve("mosaic"), device="cpu")
+    photo = images.read_bgr(PHOTOS / "kodim23.jpg")
+    target = teacher(photo)
+    run = lambda net: images.tensor_to_bgr(net(images.bgr_to_tensor(photo)).detach())  # noqa: E731
+    assert ev.psnr(run(student), target) > ev.psnr(run(untrained), target) + 4
+    onnx_path = tmp_path / "mosaic-lite.onnx"
+    assert cli("export", distilled, "-o", onnx_path).code == 0
+    assert Engine(onnx_path, device="cpu")(photo[:61, :47]).shape == (61, 47, 3)
+
+
+def test_evaluate_reports_likeness_to_the_teacher(distilled, tmp_path, vgg_weights):
+    onnx_path = tmp_path / "mosaic-lite.onnx"
+    assert cli("export", distilled, "-o", onnx_path).code == 0
+    out = tmp_path / "eval.json"
+    result = cli("evaluate", onnx_path, "--teacher", "mosaic", "--photos", PHOTOS, "--style-image", STYLE,
+                 "--size", 96, "--device", "cpu", "--json", out)
+    assert result.code == 0, result.stderr
+    assert "PSNR vs teacher" in result.stdout and "SSIM vs teacher" in result.stdout
+    like = json.loads(out.read_text())["photos"]["likeness_to_teacher"]
+    assert set(like) == {"mosaic-lite"} and 10 < like["mosaic-lite"]["psnr"] < 60 and 0 < like["mosaic-lite"]["ssim"] < 1
+    assert_clean_error(cli("evaluate", onnx_path, "--teacher", "mosaic", "--device", "cpu", "--clip", "x.mp4"), "--teacher")
+
+
+def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
+    common = ("--data", PHOTOS, "--name", "x", "--out-dir", tmp_path, "--steps", 1, "--device", "cpu")
+    assert_clean_error(cli("distill", "no_such_style", *common), "no_such_style")
+    assert_clean_error(cli("distill", distilled, *common), "lite4")  # a CPU network is no teacher
+    assert_clean_error(cli("distill", "mosaic", *common, "--arch", "full"), "--arch")
+    assert_clean_error(cli("distill", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
+    assert not (tmp_path / "x.ckpt").exists()
