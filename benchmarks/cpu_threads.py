@@ -6,7 +6,10 @@ Times a style network at 640x480 (uint8 frames in and out, as the engine runs it
 - `2 in flight`: two sessions of N/2 threads each, fed alternately from two Python threads
   (onnxruntime releases the GIL in run), so one frame's serial parts overlap the other's.
 
-    python benchmarks/cpu_threads.py models/mosaic.onnx --frames 60
+    python benchmarks/cpu_threads.py models/mosaic.onnx --frames 60 --video realtime/samples/big_buck_bunny_360p.mp4
+
+`--video CLIP` also times `realtime video`'s own loop (decode, engine, encode) on the clip with one
+session on both cores against two one-thread sessions in flight (what `realtime video` now does on a CPU).
 
 Pause any training first (`kill -STOP`): the cores are shared. Prints a table and writes JSON.
 """
@@ -72,11 +75,30 @@ def fps_in_flight(sessions: list[ort.InferenceSession], frames: list[np.ndarray]
     return len(frames) / (time.perf_counter() - start)
 
 
+def time_video(model: Path, clip: Path, rounds: int) -> dict[str, float]:
+    """Frames per second of video.stylise_video end to end, best of `rounds` alternating rounds."""
+    import tempfile
+
+    from realtime import video
+
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            for label, engines in (("1 session", [Engine(model, device="cpu")]),
+                                   ("2 in flight", [Engine(model, device="cpu", threads=1) for _ in range(2)])):
+                job = video.prepare(clip, Path(tmp) / "out.mp4", video.VideoSettings(overwrite=True))
+                start = time.perf_counter()
+                result = video.stylise_video(job, engines, show_progress=False)
+                best[label] = max(best.get(label, 0.0), result.frames / (time.perf_counter() - start))
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", type=Path)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each variant counts")
+    ap.add_argument("--video", type=Path, default=None, help="also time realtime video's loop on this clip")
     ap.add_argument("-o", "--out", type=Path, default=RESULTS / "cpu_threads.json")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
@@ -98,10 +120,13 @@ def main() -> None:
     print(f"{'variant':<14} {'fps':>7} {'vs default':>11}")
     for name, fps in best.items():
         print(f"{name:<14} {fps:>7.2f} {fps / base:>10.2f}x")
+    video_fps = time_video(args.model, args.video, args.rounds) if args.video else None
+    if video_fps:
+        print(f"realtime video on {args.video.name}: " + ", ".join(f"{k} {v:.2f} fps" for k, v in video_fps.items()))
     args.out.write_text(json.dumps({
         "model": args.model.name, "size": "640x480", "frames": args.frames, "rounds": args.rounds,
         "cpu": cpu_model(), "cores": cores, "onnxruntime": ort.__version__,
-        "fps": best}, indent=2))
+        "fps": best, "video": {"clip": args.video.name, "fps": video_fps} if video_fps else None}, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -381,6 +381,7 @@ def video(
     from realtime import video as video_mod, zoo
     from realtime.blend import check_strength
     from realtime.engine import Engine, runs_on_cpu
+    from realtime.inflight import cpu_workers
     from realtime.stabilize import Stabilized, check_amount
     from realtime.tiling import parse_tile
 
@@ -390,10 +391,18 @@ def video(
     model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, int8=int8, notify=say)
     settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
     job = video_mod.prepare(input_path, output, settings)
-    engine = Engine(model, device=device.value, scale=scale, notify=say, strength=strength, preserve_color=preserve_color,
-                    tile=budget)
+    pixels = job.width * job.height * scale * scale
+    # On a CPU, frames in flight: two one-thread sessions fed alternate frames (1.15x one session on both
+    # cores, benchmarks/cpu_threads.py); not with --stabilize (each frame needs the one before) or tiles.
+    flight = cpu_workers() if runs_on_cpu(device.value) and not stabilize and (budget is None or pixels <= budget) else 1
+
+    def make(notify: Callable[[str], None]) -> Engine:
+        return Engine(model, device=device.value, scale=scale, notify=notify, strength=strength,
+                      preserve_color=preserve_color, tile=budget, threads=1 if flight > 1 else None)
+    engine = make(say)
+    engines = [Stabilized(engine, stabilize) if stabilize else engine] + [make(lambda msg: None) for _ in range(flight - 1)]
     try:
-        result = video_mod.stylise_video(job, Stabilized(engine, stabilize) if stabilize else engine, notify=say)
+        result = video_mod.stylise_video(job, engines, notify=say)
     except video_mod.Interrupted as stop:
         say(str(stop))
         raise typer.Exit(130) from None

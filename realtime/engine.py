@@ -83,18 +83,21 @@ def runs_on_cpu(device: str) -> bool:
     return CUDA not in ort.get_available_providers() or not cuda_driver_present()
 
 
-def session_options(arena: bool = True):
-    """`arena=False` hands memory back after each run (the tile graphs: a big frame's peak stays bounded)."""
+def session_options(arena: bool = True, threads: int | None = None):
+    """`arena=False` hands memory back after each run (the tile graphs: a big frame's peak stays bounded);
+    `threads`: intra-op threads on the CPU (None: onnxruntime's choice, one per core)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.enable_cpu_mem_arena = arena
+    if threads:
+        options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     return options
 
 
-def make_session(path: Path, device: str, notify: Callable[[str], None]):
+def make_session(path: Path, device: str, notify: Callable[[str], None], threads: int | None = None):
     """Create the onnxruntime session on the device asked for and say which one it really got."""
     import onnxruntime as ort
 
@@ -102,7 +105,7 @@ def make_session(path: Path, device: str, notify: Callable[[str], None]):
         raise UserError(f"--device {device}: use auto, cuda or cpu")
     if not path.is_file():
         raise UserError(f"{path}: model file not found")
-    options = session_options()
+    options = session_options(threads=threads)
     want_cuda = device in ("auto", "cuda")
     reason = ""
     if want_cuda and CUDA not in ort.get_available_providers():
@@ -138,12 +141,14 @@ class Engine:
 
     def __init__(self, model: Path | str, device: str = "auto", scale: float = 1.0,
                  notify: Callable[[str], None] = lambda msg: None, strength: float = 1.0,
-                 preserve_color: bool = False, tile: int | None = tiling.DEFAULT_BUDGET, uint8_io: bool = True):
+                 preserve_color: bool = False, tile: int | None = tiling.DEFAULT_BUDGET, uint8_io: bool = True,
+                 threads: int | None = None):
         if not 0.05 <= scale <= 4:
             raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
         self.strength = check_strength(strength)
         self.preserve_color = preserve_color
-        self.session = make_session(Path(model), device, notify)
+        self.threads = threads
+        self.session = make_session(Path(model), device, notify, threads)
         self.info = read_info(self.session, Path(model))
         self.scale = scale
         self.provider = self.session.get_providers()[0]
@@ -178,7 +183,7 @@ class Engine:
         import onnxruntime as ort
 
         options = self.session.get_provider_options()
-        return ort.InferenceSession(model, sess_options=session_options(arena),
+        return ort.InferenceSession(model, sess_options=session_options(arena, self.threads),
                                     providers=[(name, options.get(name, {})) for name in self.session.get_providers()])
 
     @property

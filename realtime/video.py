@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import av
 import numpy as np
@@ -35,6 +35,7 @@ from av.video.reformatter import Interpolation
 
 from realtime.errors import UserError
 from realtime.files import check_distinct, check_output_path, temp_beside
+from realtime.inflight import Ordered
 
 SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -280,9 +281,10 @@ def _put(q: queue.Queue, item: Any, keep_going: Callable[[], bool]) -> bool:
     return False
 
 
-def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray],
+def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequence[Callable[[np.ndarray], np.ndarray]],
                   notify: Callable[[str], None] = lambda msg: None, show_progress: bool = True) -> Result:
-    """Run the whole file through `engine` (BGR uint8 in and out) and write OUTPUT.
+    """Run the whole file through `engine` (BGR uint8 in and out) and write OUTPUT. Several engines keep
+    that many frames in flight (realtime.inflight), written in order.
 
     Raises Interrupted on Ctrl-C and re-raises errors, in both cases after leaving whatever frames
     were done as a playable OUTPUT (and saying so through `notify` for errors).
@@ -323,6 +325,7 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray],
                                args=(out, out_video, audio_map, encode_q, shared, _time_map(in_video, out_video)))
     interrupted = False
     failure: BaseException | None = None
+    ordered: Ordered | None = None
     bar = progress.bar(TextColumn("{task.fields[fps]}"), disable=not show_progress)
     try:
         decoder.start()
@@ -330,19 +333,24 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray],
         with bar:
             task = bar.add_task("video", total=job.total, fps="")
             started = time.perf_counter()
+
+            def emit(item: Any, styled: np.ndarray | None) -> bool:
+                if item[0] != "video":
+                    return _put(encode_q, item, lambda: encoder.is_alive())
+                if not _put(encode_q, ("video", item[1], styled), lambda: encoder.is_alive()):
+                    return False
+                shared.stylised += 1
+                elapsed = time.perf_counter() - started
+                bar.update(task, completed=shared.stylised, fps=f"{shared.stylised / max(elapsed, 1e-9):.1f} fps")
+                return True
+
+            ordered = Ordered([engine] if callable(engine) else engine, emit)
             while True:
                 item = _get(decoded_q, decoder, shared)
                 if item is _DONE:
+                    ordered.flush()
                     break
-                if item[0] == "video":
-                    _, pts, frame = item
-                    styled = engine(frame)
-                    if not _put(encode_q, ("video", pts, styled), lambda: encoder.is_alive()):
-                        break
-                    shared.stylised += 1
-                    elapsed = time.perf_counter() - started
-                    bar.update(task, completed=shared.stylised, fps=f"{shared.stylised / max(elapsed, 1e-9):.1f} fps")
-                elif not _put(encode_q, item, lambda: encoder.is_alive()):
+                if not (ordered.push(item[:2], item[2]) if item[0] == "video" else ordered.push(item)):
                     break
             if shared.decode_error is None and shared.encode_error is None:
                 bar.update(task, total=shared.stylised, completed=shared.stylised)
@@ -351,6 +359,8 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray],
     except BaseException as exc:  # engine failure: keep the frames done, then report it
         failure = exc
     finally:
+        if ordered is not None:
+            ordered.close()
         with _sigint_ignored():
             if interrupted or failure is not None:
                 shared.stop.set()
