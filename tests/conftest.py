@@ -104,3 +104,105 @@ def two_styles(tiny_onnx, tmp_path_factory):
     second = folder / "second.onnx"
     shutil.copy(tiny_onnx, second)
     return [StyleEntry("tiny", tiny_onnx), StyleEntry("second", second)]
+
+
+# -- clips and a foreign network made by the tests themselves (no ../shared needed) -------------------
+def bunny_frames(n: int, size: tuple[int, int] | None = None, start: int = 0) -> list:
+    """n BGR frames of the bundled sample (640x360, 25 fps, 132 frames, one continuous shot), from `start`;
+    past the end it plays backwards and forwards again (no jump, so no scene cut). size=(w, h) resizes."""
+    import cv2
+
+    from realtime.samples import BUNNY
+
+    cap = cv2.VideoCapture(str(BUNNY))
+    clip = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        clip.append(frame)
+    cap.release()
+    assert len(clip) == 132, len(clip)
+    cycle = clip + clip[-2:0:-1]  # 0..131, 130..1: ping-pong
+    frames = [cycle[(start + i) % len(cycle)] for i in range(n)]
+    if size:
+        frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    return frames
+
+
+def write_clip(dst: Path, frames: list, rate=25, pix_fmt: str = "yuv420p", audio: str | None = "aac",
+               x264: dict[str, str] | None = None, ticks: int = 1) -> Path:
+    """Encode BGR frames to H.264 in dst's container (by its suffix) at `rate` (an int or a Fraction),
+    with a synthetic audio track (a 440 Hz sine, stereo 48 kHz) as long as the video, in `audio` (an
+    encoder name: aac, pcm_mulaw, ...) or none. ticks > 1 stamps the stream at ticks x rate with a frame
+    every `ticks` ticks (an AVI header then claims the higher rate, as some cameras' files do)."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    rate = Fraction(rate)
+    height, width = frames[0].shape[:2]
+    with av.open(str(dst), "w") as out:
+        ov = out.add_stream("libx264", rate=rate * ticks)
+        ov.width, ov.height, ov.pix_fmt = width, height, pix_fmt
+        ov.codec_context.time_base = Fraction(1) / (rate * ticks)
+        ov.codec_context.options = {"preset": "ultrafast", "crf": "20", **(x264 or {})}
+        oa = None if audio is None else out.add_stream(audio, rate=48000, layout="stereo")
+        for i, frame in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(frame, format="bgr24").reformat(format=pix_fmt)
+            vf.pts = i * ticks
+            for p in ov.encode(vf):
+                out.mux(p)
+        for p in ov.encode(None):
+            out.mux(p)
+        if oa is not None:
+            total = int(round(len(frames) / rate * 48000))
+            resampler = av.AudioResampler(format=oa.format.name, layout="stereo", rate=48000)
+            for at in range(0, total, 1024):
+                n = min(1024, total - at)
+                t = (at + np.arange(n)) / 48000
+                tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+                af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 48000, at
+                for rf in resampler.resample(af):
+                    for p in oa.encode(rf):
+                        out.mux(p)
+            for p in oa.encode(None):
+                out.mux(p)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def foreign_onnx(tmp_path_factory) -> Path:
+    """A network from another project, as far as the engine can tell: exported here with torch.onnx, no
+    realtime metadata, its own input/output names, RGB 0-255 NCHW in and out, and two stride-2 stages, so
+    it takes only multiples of 4 (like the fast-style anchors, which cannot ship)."""
+    import torch
+
+    class Foreign(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(8, 8, 3, 2, 1), torch.nn.ReLU())
+            self.up = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 8, 4, 2, 1), torch.nn.ReLU(),
+                                          torch.nn.ConvTranspose2d(8, 3, 4, 2, 1))
+
+        def forward(self, x):  # noqa: ANN001
+            return (x + 60 * torch.tanh(self.up(self.down(x / 255)))).clamp(0, 255)
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("foreign") / "foreign_style.onnx"
+    h, w = torch.export.Dim("h", min=8, max=4096), torch.export.Dim("w", min=8, max=4096)
+    program = torch.onnx.export(Foreign().eval(), (torch.rand(1, 3, 64, 64) * 255,), dynamo=True, opset_version=18,
+                                input_names=["img"], output_names=["stylised"],
+                                dynamic_shapes={"x": {2: 4 * h, 3: 4 * w}}, verbose=False)
+    program.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory) -> Path:
+    """600 frames (24 s at 25 fps) of the bundled sample played back and forth, 640x360, with AAC audio:
+    long enough to interrupt a run part way."""
+    return write_clip(tmp_path_factory.mktemp("long") / "long.mp4", bunny_frames(600), rate=25)

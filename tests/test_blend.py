@@ -1,4 +1,4 @@
-"""Colour preservation and style strength (realtime.blend) on real photos through a real anchor network."""
+"""Colour preservation and style strength (realtime.blend) on real photos through a real, trained style network."""
 
 from __future__ import annotations
 
@@ -9,21 +9,20 @@ import pytest
 from realtime import blend, images
 from realtime.engine import Engine
 from realtime.webcam import LiveLoop, LiveOptions, NullDisplay, StyleEntry, Styles
-from tests.conftest import ANCHORS, EVAL, PHOTOS, REPO
+from tests.conftest import PHOTOS, REPO
 from tests.helpers import assert_clean_error, cli
 
-MOSAIC = ANCHORS / "pytorch_examples_nc16_mosaic.onnx"
-SHIPPED = REPO / "models" / "mosaic.onnx"  # for the checks that need any style network, not the anchor's look
-ANCHOR_PHOTOS = ("kodak24_kodim03.jpg", "kodak24_kodim05.jpg", "kodak24_kodim23.jpg")
+SHIPPED = REPO / "models" / "mosaic.onnx"  # a trained network: its colours differ from the photo's
+PAIR_PHOTOS = ("kodim03.jpg", "kodim05.jpg", "kodim23.jpg")
 
 
 @pytest.fixture(scope="module")
-def pairs(shared) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(photo, stylised) at 320 px on the long side, through the real mosaic anchor."""
-    engine = Engine(MOSAIC, device="cpu")
+def pairs() -> list[tuple[np.ndarray, np.ndarray]]:
+    """(photo, stylised) at 320 px on the long side, through the shipped mosaic network."""
+    engine = Engine(SHIPPED, device="cpu")
     out = []
-    for name in ANCHOR_PHOTOS:
-        photo = images.resize_long_side(images.read_bgr(EVAL / name), 320)
+    for name in PAIR_PHOTOS:
+        photo = images.resize_long_side(images.read_bgr(PHOTOS / name), 320)
         out.append((photo, engine(photo)))
     return out
 
@@ -65,7 +64,7 @@ def test_half_strength_keeps_saturation_where_naive_alpha_loses_it(pairs):
 
 def test_engine_applies_strength_and_preserve_color(pairs):
     photo, styled = pairs[1]
-    engine = Engine(MOSAIC, device="cpu", strength=0.5, preserve_color=True)
+    engine = Engine(SHIPPED, device="cpu", strength=0.5, preserve_color=True)
     assert np.array_equal(engine(photo), blend.blend(photo, styled, 0.5, keep_color=True))
     engine.strength, engine.preserve_color = 1.0, False
     assert np.array_equal(engine(photo), styled)

@@ -19,7 +19,7 @@ from realtime import images
 from realtime.errors import UserError
 from realtime.losses import GATYS_CONTENT, GATYS_STYLE, TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.transformer import TransformerNet
-from tests.conftest import EVAL, STYLES, TRAIN
+from tests.conftest import PHOTOS, REPO, STYLE
 from tests.helpers import assert_clean_error, cli, ctrl_c_works
 
 
@@ -51,13 +51,16 @@ def test_local_weights_with_wrong_hash_are_refused(tmp_path):
     assert_clean_error(result, "missing.h5")
 
 
-def test_vgg_style_loss_tells_paintings_from_photos(vgg_weights, shared):
+def test_vgg_style_loss_tells_paintings_from_photos(vgg_weights):
+    from realtime.engine import Engine
     from realtime.vgg import load_features
 
     features, _ = load_features(GATYS_STYLE + [GATYS_CONTENT])
-    starry = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "starry_night.jpg"), 256))
-    scream = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "the_scream.jpg"), 256))
-    photo = images.bgr_to_tensor(images.read_bgr(EVAL / "kodak24_kodim05.jpg"))
+    starry = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 256))
+    # another painting's style: a photo as the shipped mosaic network paints it
+    mosaic = Engine(REPO / "models" / "mosaic.onnx", device="cpu")(images.read_bgr(PHOTOS / "kodim13.jpg"))
+    scream = images.bgr_to_tensor(mosaic)
+    photo = images.bgr_to_tensor(images.read_bgr(PHOTOS / "kodim05.jpg"))
     loss = PerceptualLoss(features, starry, GATYS_STYLE, GATYS_CONTENT, 1, 1, 0)
     with torch.no_grad():
         own = float(loss.style_loss_of(features(starry)))
@@ -67,9 +70,9 @@ def test_vgg_style_loss_tells_paintings_from_photos(vgg_weights, shared):
     assert other_painting > 0 and a_photo > 0
 
 
-def test_gatys_stylises_and_lowers_style_loss(tmp_path, vgg_weights, shared):
+def test_gatys_stylises_and_lowers_style_loss(tmp_path, vgg_weights):
     out = tmp_path / "starry.png"
-    result = cli("gatys", EVAL / "kodak24_kodim05.jpg", STYLES / "starry_night.jpg", "-o", out,
+    result = cli("gatys", PHOTOS / "kodim05.jpg", STYLE, "-o", out,
                  "--size", 128, "--steps", 40)
     assert result.code == 0, result.stderr
     stylised = images.read_bgr(out)
@@ -79,18 +82,18 @@ def test_gatys_stylises_and_lowers_style_loss(tmp_path, vgg_weights, shared):
     assert match, line
     photo_loss, final_loss = float(match.group(1)), float(match.group(2))
     assert final_loss < 0.1 * photo_loss
-    photo = images.resize_long_side(images.read_bgr(EVAL / "kodak24_kodim05.jpg"), 128)
+    photo = images.resize_long_side(images.read_bgr(PHOTOS / "kodim05.jpg"), 128)
     assert np.abs(stylised.astype(float) - photo.astype(float)).mean() > 10
 
 
-def test_gatys_adam_from_noise_runs(tmp_path, vgg_weights, shared):
+def test_gatys_adam_from_noise_runs(tmp_path, vgg_weights):
     import torch as _t
 
     from realtime.gatys import GatysSettings, stylise
     from realtime.vgg import load_features
 
     features, _ = load_features(GATYS_STYLE + [GATYS_CONTENT])
-    result = stylise(images.read_bgr(EVAL / "kodak24_kodim07.jpg"), images.read_bgr(STYLES / "wave.jpg"), features,
+    result = stylise(images.read_bgr(PHOTOS / "kodim07.jpg"), images.read_bgr(STYLE), features,
                      GatysSettings(size=64, steps=12, optimizer="adam", init="noise", lr=10), _t.device("cpu"))
     assert result.history[-1]["total"] < result.history[0]["total"]
 
@@ -107,13 +110,21 @@ def test_transformer_keeps_size_and_has_no_border_artefacts(size):
     assert float(flat.std(dim=(2, 3)).max()) < 1e-3
 
 
-def test_training_lowers_style_loss_on_unseen_photos(tmp_path, vgg_weights, shared):
+def test_training_lowers_style_loss_on_unseen_photos(tmp_path, vgg_weights):
     """A short CPU run (the README records the longer one) must already move unseen photos toward the style."""
+    import shutil
+
     from realtime.train import TrainSettings, mean_losses, train
     from realtime import checkpoint
     from realtime.vgg import load_features
 
-    settings = TrainSettings(style_image=str(STYLES / "mosaic.jpg"), data=str(TRAIN), name="mosaic",
+    every = sorted(PHOTOS.glob("*.jpg"))
+    seen, unseen = every[:5], every[5:]  # train on five of the repository's photos, judge on the other three
+    data = tmp_path / "train"
+    data.mkdir()
+    for photo in seen:
+        shutil.copy(photo, data / photo.name)
+    settings = TrainSettings(style_image=str(STYLE), data=str(data), name="starry",
                              out_dir=str(tmp_path), steps=100, batch_size=2, image_size=96, small_size=64,
                              style_size=192, width=16, preview_every=50, checkpoint_every=0, device="cpu",
                              warmup_steps=30)
@@ -121,28 +132,27 @@ def test_training_lowers_style_loss_on_unseen_photos(tmp_path, vgg_weights, shar
     net, payload = checkpoint.load_model(ckpt)
     assert payload["step"] == 100
     features, _ = load_features(TRAIN_STYLE + [TRAIN_CONTENT])
-    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "mosaic.jpg"), 192))
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 192))
     loss = PerceptualLoss(features, style, TRAIN_STYLE, TRAIN_CONTENT, 1, 1, 0, relative=True)  # what it trains
-    photos = sorted(EVAL.glob("*.jpg"))[:6]
-    trained = mean_losses(net, photos, loss, 128)
-    untouched = mean_losses(lambda x: x, photos, loss, 128)
+    trained = mean_losses(net, unseen, loss, 128)
+    untouched = mean_losses(lambda x: x, unseen, loss, 128)
     # 100 tiny steps: the relative style error (the training objective) must fall clearly below the photos'
     assert trained["style"] < 0.8 * untouched["style"], (trained, untouched)
-    card = json.loads((tmp_path / "mosaic.json").read_text())
+    card = json.loads((tmp_path / "starry.json").read_text())
     for key in ("style_image_sha256", "vgg19_sha256", "final_losses", "width", "io", "date", "settings"):
         assert key in card
     assert card["io"]["color_order"] == "RGB" and card["width"] == 16
-    assert (tmp_path / "previews" / "mosaic-000100.png").is_file()
+    assert (tmp_path / "previews" / "starry-000100.png").is_file()
 
 
-def test_resume_continues_exactly(tmp_path, vgg_weights, shared, monkeypatch):
+def test_resume_continues_exactly(tmp_path, vgg_weights, monkeypatch):
     """A run stopped by Ctrl-C and resumed ends with the very weights of an uninterrupted run: same crops,
     same crop-size and learning-rate schedule, same optimiser state (warm-up and finish phase included)."""
     from realtime import train as train_mod
     from realtime.train import TrainSettings, train
 
     def settings(out: Path, preview_every: int = 0) -> TrainSettings:
-        return TrainSettings(style_image=str(STYLES / "candy.jpg"), data=str(EVAL), name="candy", out_dir=str(out),
+        return TrainSettings(style_image=str(STYLE), data=str(PHOTOS), name="candy", out_dir=str(out),
                              steps=6, batch_size=2, image_size=48, small_size=32, finish_fraction=0.5,
                              style_size=96, width=4, preview_every=preview_every, checkpoint_every=0,
                              device="cpu", warmup_steps=3)
@@ -164,8 +174,8 @@ def test_resume_continues_exactly(tmp_path, vgg_weights, shared, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, vgg_weights, shared):
-    cmd = [sys.executable, "-m", "realtime", "train", STYLES / "udnie.jpg", "--data", EVAL, "--name", "udnie",
+def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, vgg_weights):
+    cmd = [sys.executable, "-m", "realtime", "train", STYLE, "--data", PHOTOS, "--name", "udnie",
            "--out-dir", tmp_path, "--steps", 100000, "--batch-size", 1, "--image-size", 48, "--width", 4,
            "--device", "cpu", "--preview-every", 0]
     proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
@@ -189,11 +199,11 @@ def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, vgg_weights, shared):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
-def test_training_folder_checks(tmp_path, vgg_weights, shared):
+def test_training_folder_checks(tmp_path, vgg_weights):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a photo")
-    result = cli("train", STYLES / "mosaic.jpg", "--data", empty, "--name", "x", "--out-dir", tmp_path / "o",
+    result = cli("train", STYLE, "--data", empty, "--name", "x", "--out-dir", tmp_path / "o",
                  "--steps", 1)
     assert_clean_error(result, "no JPEG or PNG photos")
     assert "skipping 1 file" in result.stderr
@@ -201,8 +211,8 @@ def test_training_folder_checks(tmp_path, vgg_weights, shared):
 
 
 @pytest.mark.parametrize("case", ["missing_content", "corrupt_content", "bad_style", "unwritable"])
-def test_gatys_bad_input_is_one_line_and_leaves_nothing(tmp_path, case, shared):
-    content, style, out = EVAL / "kodak24_kodim05.jpg", STYLES / "starry_night.jpg", tmp_path / "out.png"
+def test_gatys_bad_input_is_one_line_and_leaves_nothing(tmp_path, case):
+    content, style, out = PHOTOS / "kodim05.jpg", STYLE, tmp_path / "out.png"
     if case == "missing_content":
         content = tmp_path / "nope.jpg"
     elif case == "corrupt_content":

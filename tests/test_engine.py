@@ -11,7 +11,7 @@ import pytest
 
 from realtime import images
 from realtime.engine import Engine, cuda_driver_present
-from tests.conftest import ANCHORS, EVAL, PHOTOS
+from tests.conftest import PHOTOS
 from tests.helpers import assert_clean_error, cli
 
 
@@ -25,12 +25,26 @@ def test_engine_keeps_any_size_and_stylises(tiny_onnx):
     assert half.shape == odd.shape
 
 
-def test_foreign_model_without_metadata_runs_at_odd_sizes(shared):
-    """The anchors carry no realtime metadata and need multiples of 4: the engine pads and crops."""
-    engine = Engine(ANCHORS / "pytorch_examples_nc16_candy.onnx", device="cpu")
-    assert engine.info.pad_multiple == 4 and engine.info.color_order == "RGB"
-    frame = images.read_bgr(PHOTOS / "kodim03.jpg")[:101, :203]
-    assert engine(np.ascontiguousarray(frame)).shape == (101, 203, 3)
+def test_foreign_model_without_metadata_runs_at_odd_sizes(foreign_onnx):
+    """Other projects' exports (like the anchors) carry no realtime metadata, name their tensors their own
+    way and need multiples of 4: the engine pads and crops."""
+    import onnxruntime as ort
+
+    frame = np.ascontiguousarray(images.read_bgr(PHOTOS / "kodim03.jpg")[:101, :203])
+    raw = ort.InferenceSession(str(foreign_onnx), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception):  # as it is, the network cannot take 101 x 203
+        raw.run(None, {"img": np.zeros((1, 3, 101, 203), np.float32)})
+    engine = Engine(foreign_onnx, device="cpu")
+    assert engine.info.pad_multiple == 4 and engine.info.color_order == "RGB" and not engine.info.metadata
+    assert (engine.info.input_name, engine.info.output_name) == ("img", "stylised")
+    out = engine(frame)
+    assert out.shape == (101, 203, 3)
+    # the same pixels as the network on a padded copy (RGB 0-255 in and out), cropped back
+    padded = cv2.copyMakeBorder(frame, 0, 3, 0, 1, cv2.BORDER_REFLECT_101)
+    want = raw.run(None, {"img": padded[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)})[0]
+    want = want[0, :, :101, :203].transpose(1, 2, 0)[:, :, ::-1]
+    assert np.abs(out.astype(np.float32) - want).max() <= 1.0
+    assert np.abs(out.astype(np.float32) - frame).mean() > 3  # it did run the network
 
 
 def test_image_command_keeps_the_size(tiny_onnx, tmp_path):

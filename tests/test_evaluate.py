@@ -1,19 +1,23 @@
-"""`realtime evaluate`: losses on real photos, warping error on real clips, scene cuts, contact sheet."""
+"""`realtime evaluate`: losses on real photos, warping error on real video, scene cuts, contact sheet."""
 
 from __future__ import annotations
 
 import itertools
 import json
 
+import cv2
 import numpy as np
 
 from realtime import evaluate as ev, images
-from tests.conftest import ANCHORS, EVAL, STYLES, VIDEO
+from realtime.samples import BUNNY
+from tests.conftest import PHOTOS, REPO, STYLE
 from tests.helpers import cli
 
+TRAINED = REPO / "models" / "starry_night.onnx"
 
-def test_warping_error_is_zero_for_the_input_itself_and_higher_for_noise(shared):
-    frames = list(ev.read_frames(VIDEO / "office.mp4", max_frames=12, long_side=320))
+
+def test_warping_error_is_zero_for_the_input_itself_and_higher_for_noise():
+    frames = list(ev.read_frames(BUNNY, max_frames=12, long_side=320))
     same = ev.temporal(frames, lambda f: f)
     assert same.pairs == 11 and same.skipped_cuts == 0
     assert abs(same.warping_error - same.input_warping_error) < 1e-9
@@ -22,35 +26,40 @@ def test_warping_error_is_zero_for_the_input_itself_and_higher_for_noise(shared)
     assert noisy.warping_error > 5 * same.warping_error
 
 
-def test_scene_cuts_are_skipped_not_averaged(shared):
-    a = list(ev.read_frames(VIDEO / "office.mp4", max_frames=6, long_side=320))
-    b = [f[:, : a[0].shape[1]] for f in ev.read_frames(VIDEO / "fox.mp4", max_frames=6, long_side=320)]
-    b = [np.ascontiguousarray(np.resize(f, a[0].shape)) for f in b]
+def test_scene_cuts_are_skipped_not_averaged():
+    """Six frames of the sample, then six of another scene (a Kodak photo panned across, as a camera would)."""
+    a = list(ev.read_frames(BUNNY, max_frames=6, long_side=320))
+    h, w = a[0].shape[:2]
+    photo = cv2.resize(images.read_bgr(PHOTOS / "kodim13.jpg"), (w + 30, h + 30), interpolation=cv2.INTER_AREA)
+    b = [np.ascontiguousarray(photo[3 * k:3 * k + h, 5 * k:5 * k + w]) for k in range(6)]
     result = ev.temporal(itertools.chain(a, b), lambda f: f)
     assert result.skipped_cuts >= 1
     assert result.pairs + result.skipped_cuts == 11
 
 
-def test_evaluate_command_tables_anchor_and_ours(tiny_onnx, tmp_path, shared):
+def test_evaluate_command_tables_a_trained_network_and_ours(tiny_onnx, tmp_path):
+    """The shipped Starry Night network (trained on the same painting as tests/data/starry_night.jpg) beside
+    the tiny one, on three photos and the bundled clip."""
     out, sheet = tmp_path / "eval.json", tmp_path / "sheet.png"
     photos = tmp_path / "photos"
     photos.mkdir()
-    for p in sorted(EVAL.glob("*.jpg"))[:3]:
+    for p in sorted(PHOTOS.glob("*.jpg"))[:3]:
         (photos / p.name).write_bytes(p.read_bytes())
-    result = cli("evaluate", ANCHORS / "pytorch_examples_nc16_mosaic.onnx", tiny_onnx, "--style-image",
-                 STYLES / "mosaic.jpg", "--photos", photos, "--size", 128, "--clip", VIDEO / "traffic.mp4",
-                 "--max-frames", 8, "--clip-size", 320, "--json", out, "--sheet", sheet, "--device", "cpu")
+    result = cli("evaluate", TRAINED, tiny_onnx, "--style-image", STYLE, "--photos", photos, "--size", 128,
+                 "--clip", BUNNY, "--max-frames", 8, "--clip-size", 320, "--json", out, "--sheet", sheet,
+                 "--device", "cpu")
     assert result.code == 0, result.stderr
     data = json.loads(out.read_text())
     losses = data["photos"]["losses"]
     assert losses["photo"]["content"] == 0
-    # The anchor is a trained mosaic network: closer to the painting's Gram statistics than the photos are.
-    assert losses["pytorch_examples_nc16_mosaic"]["style"] < losses["photo"]["style"]
+    # A trained Starry Night network: closer to the painting's Gram statistics than the photos are.
+    assert losses["starry_night"]["style"] < losses["photo"]["style"]
     clip = data["clip"]["results"]
-    for name in ("pytorch_examples_nc16_mosaic", "tiny"):
+    for name in ("starry_night", "tiny"):
         assert clip[name]["warping_error"] > 0 and clip[name]["input_warping_error"] > 0 and clip[name]["fps"] > 0
     # A per-frame style network adds texture that shimmers: more temporal error than the input itself.
-    anchor = clip["pytorch_examples_nc16_mosaic"]
-    assert anchor["warping_error"] > anchor["input_warping_error"]
+    trained = clip["starry_night"]
+    assert trained["warping_error"] > trained["input_warping_error"]
     grid = images.read_bgr(sheet)
     assert grid.shape[1] == 3 * 256 and grid.shape[0] == 28 + 3 * 256
+

@@ -1,4 +1,4 @@
-"""Flicker and edges on the real clips: `--stabilize`, the stability training term, border rows."""
+"""Flicker and edges on real video (the bundled sample; the border checks on ../shared's clips): `--stabilize`, the stability training term, border rows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from realtime.stability import Perturbation, StabilityLoss, move, random_affine
 from realtime.stabilize import Stabilized, Stabilizer
 from realtime.transformer import TransformerNet
 from realtime.zoo import list_styles, resolve
-from tests.conftest import REPO, VIDEO
+from realtime.samples import BUNNY
+from tests.conftest import PHOTOS, REPO, STYLE, VIDEO
 from tests.helpers import assert_clean_error, cli
 
 CLIPS = ("office.mp4", "traffic.mp4", "fox.mp4", "crowd.avi")
@@ -27,21 +28,30 @@ def mosaic() -> Engine:
     return Engine(resolve("mosaic"), device="cpu")
 
 
-def test_stabilize_cuts_the_warping_error_on_real_clips(mosaic, shared):
-    for clip in ("office.mp4", "traffic.mp4"):
-        frames = list(ev.read_frames(VIDEO / clip, max_frames=10, long_side=320))
+def photo_scene(photo: str, like: np.ndarray) -> np.ndarray:
+    """A Kodak photo cut to a frame's aspect and size: another scene, for a cut."""
+    img = cv2.imread(str(PHOTOS / photo))
+    h = img.shape[1] * like.shape[0] // like.shape[1]
+    top = (img.shape[0] - h) // 2
+    return cv2.resize(img[top:top + h], (like.shape[1], like.shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def test_stabilize_cuts_the_warping_error_on_real_clips(mosaic):
+    """Two stretches of the bundled sample: the slow start, and the fastest motion (around frame 40)."""
+    clip = list(ev.read_frames(BUNNY, max_frames=50, long_side=320))
+    for start in (0, 35):
+        frames = clip[start:start + 10]
         results = ev.temporal_variants(frames, mosaic, {"steady": Stabilizer(0.7)})
         plain, steady = results["per-frame"], results["steady"]
         assert plain.pairs == steady.pairs == 9 and plain.skipped_cuts == 0
-        assert steady.warping_error < 0.6 * plain.warping_error, clip  # the issue asks for a 25 % cut
+        assert steady.warping_error < 0.6 * plain.warping_error, start  # the issue asks for a 25 % cut
         assert steady.warping_error > plain.input_warping_error  # but it does not pretend to beat the input
         assert 0 < steady.post_ms < 1000 / plain.fps  # cheaper than the inference it follows
 
 
-def test_stabilize_keeps_the_style_and_never_blends_across_a_cut(mosaic, shared):
-    a = list(ev.read_frames(VIDEO / "office.mp4", max_frames=5, long_side=320))
-    b = [f[:, : a[0].shape[1]] for f in ev.read_frames(VIDEO / "fox.mp4", max_frames=2, long_side=320)]
-    b = [cv2.resize(f, (a[0].shape[1], a[0].shape[0])) for f in b]
+def test_stabilize_keeps_the_style_and_never_blends_across_a_cut(mosaic):
+    a = list(ev.read_frames(BUNNY, max_frames=5, long_side=320))
+    b = [photo_scene("kodim13.jpg", a[0])] * 2  # the cut: a different scene, held for two frames
     stab = Stabilizer(0.9)
     outs, raw = [], []
     for frame in itertools.chain(a, b):
@@ -55,25 +65,25 @@ def test_stabilize_keeps_the_style_and_never_blends_across_a_cut(mosaic, shared)
     assert np.abs(outs[5].astype(int) - raw[5]).mean() < 4.0
 
 
-def test_stabilize_off_is_the_identity_and_bad_amounts_are_refused(mosaic, shared):
-    frames = list(ev.read_frames(VIDEO / "office.mp4", max_frames=3, long_side=160))
+def test_stabilize_off_is_the_identity_and_bad_amounts_are_refused(mosaic):
+    frames = list(ev.read_frames(BUNNY, max_frames=3, long_side=160))
     off = Stabilized(mosaic, 0.0)
     assert all(np.array_equal(off(f), mosaic(f)) for f in frames)
     for bad in ("1.5", "-0.1"):
-        assert_clean_error(cli("video", str(VIDEO / "office.mp4"), "-o", "x.mp4", "--style", "mosaic",
+        assert_clean_error(cli("video", str(BUNNY), "-o", "x.mp4", "--style", "mosaic",
                                "--stabilize", bad), "--stabilize")
 
 
-def test_video_stabilize_writes_every_frame(tmp_path, shared):
+def test_video_stabilize_writes_every_frame(tmp_path):
     out = tmp_path / "steady.mp4"
-    result = cli("video", str(VIDEO / "traffic.mp4"), "-o", str(out), "--style", "mosaic", "--stabilize", "0.7",
+    result = cli("video", str(BUNNY), "-o", str(out), "--style", "mosaic", "--stabilize", "0.7",
                  "--scale", "0.25", "--size", "320", "--preset", "ultrafast", "--device", "cpu", timeout=600)
     assert result.code == 0, result.stderr
     frames = list(ev.read_frames(out))
-    assert len(frames) == 914 and frames[0].shape == (180, 320, 3)
+    assert len(frames) == 132 and frames[0].shape == (180, 320, 3)
 
 
-def test_webcam_t_key_toggles_steady(tmp_path, shared):
+def test_webcam_t_key_toggles_steady(tmp_path):
     from tests.test_webcam import ListCapture, ScriptedDisplay, make_styles, source_frames
     from realtime.webcam import LiveLoop, LiveOptions
     from tests.test_webcam import StyleEntry
@@ -107,10 +117,10 @@ def test_perturbation_is_a_small_similarity_and_the_identity_is_stable():
         assert float(loss(net(batch), net(moved), theta)) > 5 * floor
 
 
-def test_training_with_the_stability_term_records_it(tmp_path, vgg_weights, shared):
+def test_training_with_the_stability_term_records_it(tmp_path, vgg_weights):
     from realtime.train import TrainSettings, train
 
-    settings = TrainSettings(style_image=str(shared / "data/styles/mosaic.jpg"), data=str(shared / "data/train"),
+    settings = TrainSettings(style_image=str(STYLE), data=str(PHOTOS),
                              name="steady", out_dir=str(tmp_path), steps=2, batch_size=2, image_size=64,
                              style_size=64, width=8, stability_weight=0.5, preview_every=0, checkpoint_every=0,
                              device="cpu")
@@ -163,12 +173,14 @@ def border_tone(engine: Engine) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("style", SHIPPED)
-@pytest.mark.parametrize("scale", [1.0, 0.5, 0.37])
-def test_no_dark_or_smeared_borders_on_any_clip(style, scale, shared):
-    """Every shipped style, at the scales people run on a CPU (a smeared bright band once held a mosaic back)."""
-    shift, change = border_tone(Engine(resolve(style), device="cpu", scale=scale))
-    assert abs(shift) < 6, (style, scale, "borders shifted in tone", shift)
-    assert change > 0.05, (style, scale, "smeared border", change)
+def test_no_dark_or_smeared_borders_on_any_clip(style, shared):
+    """Every shipped style, at the scales people run on a CPU (a smeared bright band once held a mosaic
+    back). A heavy check: calibrated on the four real clips in ../shared (the bundled clip and the Kodak
+    photos do not separate a zero-padded network from ours at --scale 0.37)."""
+    for scale in (1.0, 0.5, 0.37):
+        shift, change = border_tone(Engine(resolve(style), device="cpu", scale=scale))
+        assert abs(shift) < 6, (style, scale, "borders shifted in tone", shift)
+        assert change > 0.05, (style, scale, "smeared border", change)
 
 
 def test_the_border_check_sees_a_zero_padded_network(shared):

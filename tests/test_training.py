@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers import assert_clean_error, cli
-from conftest import EVAL, PHOTOS, REPO, STYLE, STYLES
+from conftest import PHOTOS, REPO, STYLE
 
 
 def test_precision_auto_follows_the_cpu():
@@ -60,15 +60,15 @@ def test_vgg_stops_at_the_content_tap(vgg_weights):
     assert torch.equal(full[TRAIN_CONTENT], early[TRAIN_CONTENT])
 
 
-def test_relative_losses_give_every_tap_a_say(vgg_weights, shared):
+def test_relative_losses_give_every_tap_a_say(vgg_weights):
     """Scaled the old way, relu4_1 outweighs relu1_1 by orders of magnitude; relative errors are comparable."""
     from realtime import images
     from realtime.losses import TRAIN_STYLE, gram, relative_error
     from realtime.vgg import load_features
 
     vgg, _ = load_features(TRAIN_STYLE)
-    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLES / "mosaic.jpg"), 256))
-    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(EVAL / "kodak24_kodim05.jpg"), 256))
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 256))
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(PHOTOS / "kodim05.jpg"), 256))
     with torch.no_grad():
         fs, fp = vgg(style), vgg(photo)
     old = [float(torch.nn.functional.mse_loss(gram(fp[t]), gram(fs[t]))) * fs[t].shape[1] for t in TRAIN_STYLE]
@@ -96,9 +96,9 @@ def test_init_reads_a_shipped_style_back_exactly():
     assert np.abs(ours - theirs).max() < 0.05
 
 
-def test_train_init_fine_tunes_and_the_card_travels(tmp_path, vgg_weights, shared):
+def test_train_init_fine_tunes_and_the_card_travels(tmp_path, vgg_weights):
     out = tmp_path / "out"
-    result = cli("train", STYLES / "candy.jpg", "--data", EVAL, "--name", "candy", "--out-dir", out, "--init", "mosaic",
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "candy", "--out-dir", out, "--init", "mosaic",
                  "--steps", 3, "--batch-size", 1, "--image-size", 48, "--small-size", 32, "--style-size", 96,
                  "--preview-every", 0, "--device", "cpu")
     assert result.code == 0, result.stderr
@@ -110,9 +110,9 @@ def test_train_init_fine_tunes_and_the_card_travels(tmp_path, vgg_weights, share
     assert not any("/" in str(v) for v in card["settings"].values()), card["settings"]  # file names, no paths
 
 
-def test_train_init_refuses_a_foreign_network(tmp_path, shared):
-    result = cli("train", STYLES / "candy.jpg", "--data", EVAL, "--name", "c", "--out-dir", tmp_path,
-                 "--init", shared / "anchors" / "pytorch_examples_nc16_candy.onnx", "--steps", 1)
+def test_train_init_refuses_a_foreign_network(tmp_path, foreign_onnx):
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", tmp_path,
+                 "--init", foreign_onnx, "--steps", 1)
     assert_clean_error(result, "--init")
     assert not list(tmp_path.iterdir())
 

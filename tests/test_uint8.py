@@ -49,7 +49,13 @@ def test_an_int8_copy_matches_its_float_path(tmp_path):
 
 @pytest.mark.parametrize("name", ["pytorch_examples_nc16_candy.onnx", "lengstrom_wave.onnx"])
 def test_foreign_exports_are_wrapped_and_match(name, shared):
+    """Heavy check (needs ../shared/anchors): real networks from other projects."""
     check_close(ANCHORS / name)
+
+
+def test_a_foreign_export_made_here_is_wrapped_and_matches(foreign_onnx):
+    """The same from a clone alone: no metadata, its own tensor names, multiples of 4 (tests/conftest.py)."""
+    check_close(foreign_onnx)
 
 
 def test_a_unit_range_bgr_model(tmp_path):

@@ -1,4 +1,4 @@
-"""`realtime video` on the real clips: frames, rate, size and audio kept; Ctrl-C and refusals as a user sees them."""
+"""`realtime video` on real video (the bundled sample, and clips the tests encode from it): frames, rate, size and audio kept; Ctrl-C and refusals as a user sees them."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ import pytest
 
 from realtime import video
 from realtime.errors import UserError
-from tests.conftest import VIDEO
+from realtime.samples import BUNNY
+from tests.conftest import bunny_frames, write_clip
 from tests.helpers import REPO, assert_clean_error, cli, ctrl_c_works
 
+NTSC = Fraction(30000, 1001)
 FAST = ("--device", "cpu", "--scale", "0.25", "--preset", "ultrafast")  # the network at 160x90: seconds, not minutes
 
 
@@ -55,60 +57,31 @@ def leftovers(folder: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def short_clip(tmp_path_factory, shared) -> Path:
-    """The first 60 frames of traffic.mp4 (29.97 fps), re-encoded, with its AAC audio over that span copied."""
-    return make_clip(tmp_path_factory.mktemp("clips") / "short.mp4", frames=60)
+def short_clip(tmp_path_factory) -> Path:
+    """60 frames of the bundled sample at 29.97 fps (30000/1001, like broadcast video), with AAC audio."""
+    return write_clip(tmp_path_factory.mktemp("clips") / "short.mp4", bunny_frames(60), rate=NTSC)
 
 
-def make_clip(dst: Path, frames: int, size: tuple[int, int] | None = None, pix_fmt: str = "yuv420p",
-              audio: str | None = "copy") -> Path:
-    with av.open(str(VIDEO / "traffic.mp4")) as inp, av.open(str(dst), "w") as out:
-        iv, ia = inp.streams.video[0], inp.streams.audio[0]
-        ov = out.add_stream("libx264", rate=iv.average_rate)
-        ov.width, ov.height = size or (iv.codec_context.width, iv.codec_context.height)
-        ov.pix_fmt = pix_fmt
-        ov.codec_context.time_base = ov.time_base = iv.time_base
-        ov.codec_context.options = {"preset": "ultrafast", "crf": "20"}
-        oa = None if audio is None else (out.add_stream_from_template(ia) if audio == "copy"
-                                         else out.add_stream(audio, rate=ia.sample_rate, layout="stereo"))
-        end = 0.0
-        for i, frame in enumerate(inp.decode(iv)):
-            if i == frames:
-                break
-            end = frame.time
-            for p in ov.encode(frame.reformat(width=ov.width, height=ov.height, format=pix_fmt)):
-                out.mux(p)
-        for p in ov.encode(None):
-            out.mux(p)
-        if oa is not None:
-            inp.seek(0)
-            for p in inp.demux(ia):
-                if p.dts is None or p.pts * p.time_base > end:
-                    continue
-                if audio == "copy":
-                    p.stream = oa
-                    out.mux(p)
-                    continue
-                for f in p.decode():
-                    f.pts = None
-                    for q in oa.encode(f):
-                        out.mux(q)
-            if audio != "copy":
-                for q in oa.encode(None):
-                    out.mux(q)
-    return dst
+@pytest.fixture(scope="session")
+def ntsc_clip(tmp_path_factory) -> Path:
+    """The whole bundled sample (132 frames) retimed to 29.97 fps, with AAC audio."""
+    return write_clip(tmp_path_factory.mktemp("clips") / "ntsc.mp4", bunny_frames(132), rate=NTSC)
 
 
 # ------------------------------------------------------------------------------------ whole clips, real CLI
 
-def test_traffic_keeps_every_frame_the_rate_the_size_and_the_audio(tiny_onnx, tmp_path, shared):
-    src, out = VIDEO / "traffic.mp4", tmp_path / "traffic_styled.mp4"
+@pytest.mark.parametrize("which", ["bundled", "ntsc"])
+def test_a_clip_keeps_every_frame_the_rate_the_size_and_the_audio(which, tiny_onnx, ntsc_clip, tmp_path):
+    """The bundled sample as it ships (25 fps, AAC), and retimed to 29.97 fps (timestamps that do not fall
+    on whole milliseconds)."""
+    src, out = (BUNNY if which == "bundled" else ntsc_clip), tmp_path / "styled.mp4"
+    rate = Fraction(25) if which == "bundled" else NTSC
     result = cli("video", src, "-o", out, "--style", tiny_onnx, *FAST)
     assert result.code == 0, result.stderr
-    assert "wrote" in result.stderr and "914 frames" in result.stderr
+    assert "wrote" in result.stderr and "132 frames" in result.stderr
     before, after = probe(src), probe(out)
-    assert after["frames"] == before["frames"] == 914
-    assert after["rate"] == Fraction(30000, 1001)
+    assert after["frames"] == before["frames"] == 132
+    assert after["rate"] == rate
     assert after["size"] == (640, 360) and after["pix_fmt"] == "yuv420p"
     assert np.allclose(after["times"], before["times"], atol=1e-3)  # same timestamps, not just the same count
     assert after["audio"] == ["aac"]
@@ -117,18 +90,24 @@ def test_traffic_keeps_every_frame_the_rate_the_size_and_the_audio(tiny_onnx, tm
     assert after["audio_seconds"] == pytest.approx(before["audio_seconds"], abs=0.05)
     assert leftovers(tmp_path) == []
     # stylised: far from the input, well above codec noise (crf 18 is ~1-3 grey levels)
-    for a, b in zip(frames_at(src, [0, 457, 913]), frames_at(out, [0, 457, 913])):
+    for a, b in zip(frames_at(src, [0, 66, 131]), frames_at(out, [0, 66, 131])):
         assert np.abs(a - b).mean() > 10
 
 
-def test_avi_with_aac_to_mp4_and_size_sets_the_long_side(tiny_onnx, tmp_path, shared):
-    """crowd.avi: AVI stamps B-frames in decode order and its header says 50 fps for 25 fps content."""
-    src, out = VIDEO / "crowd.avi", tmp_path / "crowd.mp4"
-    result = cli("video", src, "-o", out, "--style", tiny_onnx, "--size", "640", *FAST)
+def test_avi_with_aac_to_mp4_and_size_sets_the_long_side(tiny_onnx, tmp_path):
+    """An AVI like many cameras write: H.264 with B-frames stamped in decode order, a header that says
+    50 fps for 25 fps content (a frame every other tick), and an AAC track."""
+    src, out = tmp_path / "camera.avi", tmp_path / "camera.mp4"
+    # fast: B-frames. 341 frames (13.6 s): the output's average rate comes from first and last time stamps,
+    # and AVI stamps the last B-frame 20 ms early; over a short clip that alone moves it past 25 +- 0.1
+    write_clip(src, bunny_frames(341), rate=25, ticks=2, x264={"preset": "fast"})
+    before = probe(src)
+    assert before["rate"] == 50 and np.any(np.diff(before["times"]) < 0)  # the file is what it should be
+    result = cli("video", src, "-o", out, "--style", tiny_onnx, "--size", "320", *FAST)
     assert result.code == 0, result.stderr
-    before, after = probe(src), probe(out)
+    after = probe(out)
     assert after["frames"] == before["frames"] == 341
-    assert after["size"] == (640, 360)
+    assert after["size"] == (320, 180)
     assert np.all(np.diff(after["times"]) > 0)
     assert np.allclose(after["times"], sorted(before["times"]), atol=1e-3)  # display order, input times
     assert float(after["rate"]) == pytest.approx(25, abs=0.1)
@@ -151,9 +130,9 @@ def test_no_audio_and_overwrite(tiny_onnx, short_clip, tmp_path):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
-def test_ctrl_c_leaves_a_playable_partial_file(tiny_onnx, tmp_path, shared):
+def test_ctrl_c_leaves_a_playable_partial_file(tiny_onnx, long_clip, tmp_path):
     out = tmp_path / "partial.mp4"
-    cmd = [sys.executable, "-m", "realtime", "video", str(VIDEO / "traffic.mp4"), "-o", str(out),
+    cmd = [sys.executable, "-m", "realtime", "video", str(long_clip), "-o", str(out),
            "--style", str(tiny_onnx), "--device", "cpu", "--scale", "0.5"]
     # a child of a non-interactive shell may inherit SIGINT ignored; give it the default so Python handles it
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
@@ -174,13 +153,13 @@ def test_ctrl_c_leaves_a_playable_partial_file(tiny_onnx, tmp_path, shared):
     assert len(lines) == 1 and lines[0].endswith(f"frames to {out} (playable)"), stderr
     written = int(lines[0].split()[2])
     after = probe(out)
-    assert 0 < after["frames"] == written < 914
-    assert after["rate"] == Fraction(30000, 1001) and after["audio"] == ["aac"]
+    assert 0 < after["frames"] == written < 600
+    assert after["rate"] == 25 and after["audio"] == ["aac"]
     assert leftovers(tmp_path) == []
 
 
-def test_odd_size_is_kept_exactly_with_444(tiny_onnx, tmp_path, shared):
-    src = make_clip(tmp_path / "odd.mp4", frames=20, size=(321, 181), pix_fmt="yuv444p", audio=None)
+def test_odd_size_is_kept_exactly_with_444(tiny_onnx, tmp_path):
+    src = write_clip(tmp_path / "odd.mp4", bunny_frames(20, (321, 181)), rate=NTSC, pix_fmt="yuv444p", audio=None)
     out = tmp_path / "odd_out.mp4"
     result = cli("video", src, "-o", out, "--style", tiny_onnx, *FAST)
     assert result.code == 0, result.stderr
@@ -189,8 +168,8 @@ def test_odd_size_is_kept_exactly_with_444(tiny_onnx, tmp_path, shared):
     assert after["size"] == (321, 181) and after["pix_fmt"] == "yuv444p" and after["frames"] == 20
 
 
-def test_audio_the_container_cannot_hold_is_reencoded_to_aac(tiny_onnx, tmp_path, shared):
-    src = make_clip(tmp_path / "mulaw.mov", frames=30, audio="pcm_mulaw")  # .mov takes mu-law, .mp4 does not
+def test_audio_the_container_cannot_hold_is_reencoded_to_aac(tiny_onnx, tmp_path):
+    src = write_clip(tmp_path / "mulaw.mov", bunny_frames(30), rate=NTSC, audio="pcm_mulaw")  # .mov takes mu-law, .mp4 does not
     out = tmp_path / "mulaw.mp4"
     result = cli("video", src, "-o", out, "--style", tiny_onnx, *FAST)
     assert result.code == 0, result.stderr
@@ -217,7 +196,7 @@ def _empty(tmp_path: Path) -> Path:
 
 def _audio_only(tmp_path: Path) -> Path:
     path = tmp_path / "sound.m4a"
-    with av.open(str(VIDEO / "traffic.mp4")) as inp, av.open(str(path), "w") as out:
+    with av.open(str(BUNNY)) as inp, av.open(str(path), "w") as out:
         stream = out.add_stream_from_template(inp.streams.audio[0])
         for i, packet in enumerate(inp.demux(inp.streams.audio[0])):
             if packet.dts is not None and i < 50:
@@ -228,7 +207,7 @@ def _audio_only(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("make, needle", [(_corrupt, "corrupt.mp4"), (_empty, "empty.mp4"),
                                           (_audio_only, "no video stream")])
-def test_unreadable_inputs_are_refused_in_one_line(make, needle, tiny_onnx, tmp_path, shared):
+def test_unreadable_inputs_are_refused_in_one_line(make, needle, tiny_onnx, tmp_path):
     src = make(tmp_path)
     out = tmp_path / "out.mp4"
     result = cli("video", src, "-o", out, "--style", tiny_onnx, "--device", "cpu")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from realtime.webcam import LiveLoop, LiveOptions
-from tests.conftest import VIDEO
+from realtime.samples import BUNNY
 from tests.helpers import assert_clean_error, cli
 from tests.test_webcam import ListCapture, ScriptedDisplay, make_styles, source_frames
 
@@ -24,7 +24,7 @@ class FrameSink:
         self.closed = True
 
 
-def test_every_stylised_frame_goes_to_the_virtual_camera_without_overlay(two_styles, tmp_path, shared):
+def test_every_stylised_frame_goes_to_the_virtual_camera_without_overlay(two_styles, tmp_path):
     frames = source_frames(6, (160, 90))
     sink = FrameSink()
     display = ScriptedDisplay({2: "s", 5: "q"})  # side by side on: the camera still gets the plain frame size
@@ -37,7 +37,7 @@ def test_every_stylised_frame_goes_to_the_virtual_camera_without_overlay(two_sty
     assert np.array_equal(sink.frames[-1], display.views[-1][:, 160:])  # what the window shows, minus overlay
 
 
-def test_no_virtual_camera_device_is_one_clean_error_with_the_setup_command(shared):
-    result = cli("webcam", "--style", "mosaic", "--source", VIDEO / "office.mp4", "--no-display",
+def test_no_virtual_camera_device_is_one_clean_error_with_the_setup_command():
+    result = cli("webcam", "--style", "mosaic", "--source", BUNNY, "--no-display",
                  "--max-frames", "3", "--scale", "0.25", "--virtual-device", "/dev/video-none")
     assert_clean_error(result, "--virtual-cam", "/dev/video-none")

@@ -29,7 +29,7 @@ import pytest
 
 from realtime import webserve
 from realtime.errors import UserError
-from tests.conftest import VIDEO
+from realtime.samples import BUNNY
 from tests.helpers import REPO, ctrl_c_works
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,7 +37,7 @@ WEB = REPO / "web"
 # Saved where the committed one lives only when asked (REALTIME_SAVE_SCREENSHOTS=1), so a test run leaves
 # the checkout clean; otherwise into the test's temporary folder.
 SCREENSHOT = REPO / "benchmarks" / "web_chromium_screenshot.png"
-CLIP = VIDEO / "office.mp4"
+CLIP = BUNNY  # the bundled sample, 640x360 at 25 fps
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,9 @@ def ort_web() -> Path:
 
 
 @pytest.fixture(scope="module")
-def fake_camera(tmp_path_factory, shared) -> Path:
-    """40 frames of office.mp4 at 640x360 as Y4M (4:2:0, BT.601 limited range), which Chromium loops."""
-    path = tmp_path_factory.mktemp("camera") / "office.y4m"
+def fake_camera(tmp_path_factory) -> Path:
+    """40 frames of the bundled sample at 640x360 as Y4M (4:2:0, BT.601 limited range), which Chromium loops."""
+    path = tmp_path_factory.mktemp("camera") / "bunny.y4m"
     cap = cv2.VideoCapture(str(CLIP))
     assert cap.isOpened(), CLIP
     frames = 0

@@ -22,7 +22,6 @@ from realtime.engine import Engine
 from realtime.errors import UserError
 from realtime.webcam import LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, style_entries
 from realtime.samples import BUNNY
-from tests.conftest import VIDEO
 from tests.helpers import REPO, Result, assert_clean_error, cli, ctrl_c_works
 
 CLIP = BUNNY  # the bundled sample (640x360, 25 fps, 132 frames): these tests run from a clone alone
@@ -148,9 +147,9 @@ class Running:
         return code, "".join(self.out), self.stderr
 
 
-def test_ctrl_c_finalises_the_recording(tiny_onnx, tmp_path, shared):
+def test_ctrl_c_finalises_the_recording(tiny_onnx, long_clip, tmp_path):
     out = tmp_path / "interrupted.mp4"
-    run = Running("webcam", "--style", tiny_onnx, "--source", VIDEO / "office.mp4", "--no-display", "--width", 160, "--height", 90,
+    run = Running("webcam", "--style", tiny_onnx, "--source", long_clip, "--no-display", "--width", 160, "--height", 90,
                   "--record", out, "--device", "cpu")
     run.wait_for("recording to")
     time.sleep(1.0)  # let some frames through
@@ -275,12 +274,12 @@ def close_like_a_window_manager(window: int, display: str) -> None:
     x11.XCloseDisplay(dpy)
 
 
-def test_real_key_presses_and_closing_the_window_under_xvfb(two_styles, tmp_path, shared, xvfb):
+def test_real_key_presses_and_closing_the_window_under_xvfb(two_styles, long_clip, tmp_path, xvfb):
     if not (shutil.which("xdotool") and shutil.which("xwininfo")):
         pytest.skip("xdotool and xwininfo (apt-get install xdotool x11-utils) are needed to press keys in the window")
     env = {"DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb"}
     shot = tmp_path / "shown.png"
-    run = Running("webcam", "--style", two_styles[0].path, "--style", two_styles[1].path, "--source", VIDEO / "traffic.mp4",
+    run = Running("webcam", "--style", two_styles[0].path, "--style", two_styles[1].path, "--source", long_clip,
                   "--width", 320, "--height", 180, "--device", "cpu", "--snapshot-dir", tmp_path / "snaps",
                   "--screenshot", shot, env=env, cwd=tmp_path)
     deadline = time.monotonic() + 120
