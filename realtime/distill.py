@@ -12,7 +12,6 @@ moved copy, as in `train`.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import time
@@ -28,9 +27,8 @@ from realtime import checkpoint, progress
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_distinct, check_writable_dir
 from realtime.photos import BatchSource, find_photos
-from realtime.precision import cpu_model
 from realtime.stability import StabilityLoss
-from realtime.train import IO_CONVENTION, KINDS, RunningMean, learning_rate, pick_device
+from realtime.train import RunningMean, card_facts, learning_rate, pick_device
 from realtime.transformer import TransformerNet
 
 RECIPE = "distill-l1-edges-v1"
@@ -168,24 +166,10 @@ def _card(settings: DistillSettings, teacher_sha: str, step: int, losses: dict[s
           device: torch.device, interrupted: bool) -> dict[str, Any]:
     teacher = Path(settings.teacher).name
     return {
-        "name": settings.name,
-        "kind": KINDS[settings.arch],
-        "arch": settings.arch,
+        **card_facts(settings, step, losses, seconds, device, "fp32", interrupted),
         "teacher": teacher,
         "teacher_sha256": teacher_sha,
-        "width": settings.width,
-        "residual_blocks": settings.blocks,
-        "stability_weight": settings.stability_weight,
-        "io": IO_CONVENTION,
-        "steps": step,
-        "interrupted": interrupted,
-        "final_losses": losses,
-        "train_seconds": round(seconds, 1),
-        "device": device.type,
-        "cpu": cpu_model() if device.type == "cpu" else None,
-        "precision": "fp32",
         "recipe": RECIPE,
         "settings": {**asdict(settings), "teacher": teacher, "data": Path(settings.data).name,
                      "out_dir": Path(settings.out_dir).name},
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -156,15 +156,13 @@ def portable_settings(settings: TrainSettings) -> dict[str, Any]:
     return values
 
 
-def _card(settings: TrainSettings, style_sha: str, vgg_sha: str, step: int, losses: dict[str, float],
-          seconds: float, world: int, device: torch.device, precision: str, interrupted: bool) -> dict[str, Any]:
+def card_facts(settings: Any, step: int, losses: dict[str, float], seconds: float, device: torch.device,
+               precision: str, interrupted: bool) -> dict[str, Any]:
+    """The model card's fields every trained network has (`train` and `distill` settings alike)."""
     return {
         "name": settings.name,
         "kind": KINDS[settings.arch],
         "arch": settings.arch,
-        "style_image": Path(settings.style_image).name,
-        "style_image_sha256": style_sha,
-        "vgg19_sha256": vgg_sha,
         "width": settings.width,
         "residual_blocks": settings.blocks,
         "stability_weight": settings.stability_weight,
@@ -173,14 +171,24 @@ def _card(settings: TrainSettings, style_sha: str, vgg_sha: str, step: int, loss
         "interrupted": interrupted,
         "final_losses": losses,
         "train_seconds": round(seconds, 1),
-        "processes": world,
         "device": str(device.type),
         "cpu": cpu_model() if device.type == "cpu" else None,
         "precision": precision,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _card(settings: TrainSettings, style_sha: str, vgg_sha: str, step: int, losses: dict[str, float],
+          seconds: float, world: int, device: torch.device, precision: str, interrupted: bool) -> dict[str, Any]:
+    return {
+        **card_facts(settings, step, losses, seconds, device, precision, interrupted),
+        "style_image": Path(settings.style_image).name,
+        "style_image_sha256": style_sha,
+        "vgg19_sha256": vgg_sha,
+        "processes": world,
         "recipe": RECIPE,
         "init": Path(settings.init).name if settings.init else None,
         "settings": portable_settings(settings),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
