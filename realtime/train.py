@@ -300,14 +300,18 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     net: torch.nn.Module = model
     if ddp.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    precision, why = pick_precision(settings.precision, device, _trial_pass(model, loss_fn, settings, device))
+    earlier = checkpoint.load(resume)["config"].get("precision_used") if resume else None
+    if settings.precision == "auto" and earlier:  # a resumed run keeps its precision: it continues exactly
+        precision, why = earlier, f"{earlier}, as the run it continues"
+    else:
+        precision, why = pick_precision(settings.precision, device, _trial_pass(model, loss_fn, settings, device))
     amp = autocast(precision, device)
     crop_size, finish_from = crop_schedule(settings), finish_start(settings)
 
     workers = 4 if device.type == "cuda" else 2
     source = BatchSource(photos, crop_size, settings.batch_size, settings.seed, ddp.rank, workers=workers)
     preview_photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(photos[0]), settings.image_size)).to(device)
-    config = asdict(settings)
+    config = {**asdict(settings), "precision_used": precision}
     style_sha = file_digest(Path(settings.style_image), "sha256")
     mean = RunningMean()
     losses: dict[str, float] = {}

@@ -147,15 +147,16 @@ def test_training_lowers_style_loss_on_unseen_photos(tmp_path, vgg_weights):
 
 def test_resume_continues_exactly(tmp_path, vgg_weights, monkeypatch):
     """A run stopped by Ctrl-C and resumed ends with the very weights of an uninterrupted run: same crops,
-    same crop-size and learning-rate schedule, same optimiser state (warm-up and finish phase included)."""
+    same crop-size and learning-rate schedule, same optimiser state (warm-up and finish phase included),
+    same precision: resumed with --precision auto it keeps the one the run used, whatever a new timing says."""
     from realtime import train as train_mod
     from realtime.train import TrainSettings, train
 
-    def settings(out: Path, preview_every: int = 0) -> TrainSettings:
+    def settings(out: Path, preview_every: int = 0, precision: str = "fp32") -> TrainSettings:
         return TrainSettings(style_image=str(STYLE), data=str(PHOTOS), name="candy", out_dir=str(out),
                              steps=6, batch_size=2, image_size=48, small_size=32, finish_fraction=0.5,
                              style_size=96, width=4, preview_every=preview_every, checkpoint_every=0,
-                             device="cpu", warmup_steps=3)
+                             device="cpu", warmup_steps=3, precision=precision)
 
     straight = train(settings(tmp_path / "a"))
 
@@ -168,7 +169,8 @@ def test_resume_continues_exactly(tmp_path, vgg_weights, monkeypatch):
     half = tmp_path / "b" / "candy.ckpt"
     assert torch.load(half, weights_only=True)["step"] == 2
     monkeypatch.undo()
-    resumed = train(settings(tmp_path / "b"), resume=str(half))
+    resumed = train(settings(tmp_path / "b", precision="auto"), resume=str(half))
+    assert json.loads(resumed.with_suffix(".json").read_text())["precision"] == "fp32"
     a = torch.load(straight, weights_only=True)["model"]
     b = torch.load(resumed, weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
