@@ -103,13 +103,18 @@ def train_and_export(args, settings: TrainSettings, ckpt: Path, out: Path) -> di
     return card
 
 
+def judged_photos(shared: Path, count: int) -> list[Path]:
+    """`count` of the Kodak photos, spread evenly over the 24 (peek.py --losses judges on the same)."""
+    photos = sorted((shared / "data" / "eval").glob("*.jpg"))
+    return [photos[i] for i in sorted(set(round(k * len(photos) / count) for k in range(count)))]
+
+
 def judge(name: str, shared: Path, out: Path, style_image: str, card: dict, count: int) -> None:
     stylisers = {name: Engine(out, device="cpu")}
     anchor = ANCHORS.get(name)
     if anchor:
         stylisers[f"anchor {anchor.removesuffix('.onnx')}"] = Engine(shared / "anchors" / anchor, device="cpu")
-    photos = sorted((shared / "data" / "eval").glob("*.jpg"))
-    photos = [photos[i] for i in sorted(set(round(k * len(photos) / count) for k in range(count)))]
+    photos = judged_photos(shared, count)
     t = time.time()
     means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(style_image), 512)
     labels = list(outputs)

@@ -68,8 +68,9 @@ def main() -> None:
         print(f"{name:<40} {c:>12.1f} {f:>10.1f}")
     print(f"wrote {args.out}")
     if args.losses:
-        judged = sorted((args.shared / "data" / "eval").glob("*.jpg"))[::4]  # gallery.py --photos 6
-        means, _ = ev.photo_losses(models, judged, images.read_bgr(args.losses), 512)
+        from gallery import judged_photos  # benchmarks/ is on the path when this script runs
+
+        means, _ = ev.photo_losses(models, judged_photos(args.shared, 6), images.read_bgr(args.losses), 512)
         print(f"{'model (512 px, 6 photos)':<40} {'style':>8} {'content':>8} {'contrast':>9}")
         for name, m in means.items():
             print(f"{name:<40} {m['style']:>8.1f} {m['content']:>8.1f} {m['contrast']:>9.1f}")

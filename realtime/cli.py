@@ -388,13 +388,14 @@ def video(
     check_strength(strength)
     check_amount(stabilize)
     budget = parse_tile(tile)
-    model = zoo.pick(style, net.value, runs_on_cpu(device.value), fp16=fp16, int8=int8, notify=say)
+    on_cpu = runs_on_cpu(device.value)
+    model = zoo.pick(style, net.value, on_cpu, fp16=fp16, int8=int8, notify=say)
     settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
     job = video_mod.prepare(input_path, output, settings)
     pixels = job.width * job.height * scale * scale
     # On a CPU, frames in flight: two one-thread sessions fed alternate frames (1.15x one session on both
     # cores, benchmarks/cpu_threads.py); not with --stabilize (each frame needs the one before) or tiles.
-    flight = cpu_workers() if runs_on_cpu(device.value) and not stabilize and (budget is None or pixels <= budget) else 1
+    flight = cpu_workers() if on_cpu and not stabilize and (budget is None or pixels <= budget) else 1
 
     def make(notify: Callable[[str], None]) -> Engine:
         return Engine(model, device=device.value, scale=scale, notify=notify, strength=strength,

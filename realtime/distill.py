@@ -12,7 +12,6 @@ moved copy, as in `train`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -28,8 +27,9 @@ from realtime.errors import UserError
 from realtime.files import atomic_path, check_distinct, check_writable_dir
 from realtime.photos import BatchSource, find_photos
 from realtime.stability import StabilityLoss
-from realtime.train import RunningMean, card_facts, learning_rate, pick_device
+from realtime.train import RunningMean, card_facts, learning_rate, load_start, pick_device
 from realtime.transformer import TransformerNet
+from realtime.vgg import file_digest
 
 RECIPE = "distill-l1-edges-v1"
 
@@ -76,7 +76,7 @@ def load_teacher(source: str, device: torch.device) -> tuple[TransformerNet, str
     from realtime import zoo
 
     path = Path(source) if Path(source).suffix in (".ckpt", ".onnx") else zoo.resolve(source)
-    return net.eval().to(device), hashlib.sha256(path.read_bytes()).hexdigest()
+    return net.eval().to(device), file_digest(path, "sha256")
 
 
 def distill(settings: DistillSettings, resume: str | None = None) -> Path:
@@ -92,15 +92,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     teacher, teacher_sha = load_teacher(settings.teacher, device)
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    step = 0
-    if resume:
-        payload = checkpoint.load(resume)
-        if (payload.get("arch"), payload["width"], payload["blocks"]) != (settings.arch, settings.width, settings.blocks):
-            raise UserError(f"{resume}: that run is arch {payload.get('arch')}, width {payload['width']}, "
-                            f"{payload['blocks']} blocks; match it with --arch, --width and --blocks")
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        step = int(payload["step"])
+    step, _ = load_start(model, optimizer, resume, None)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
     source = BatchSource(photos, lambda _: settings.image_size, settings.batch_size, settings.seed,
                          workers=4 if device.type == "cuda" else 2)

@@ -204,17 +204,18 @@ class RunningMean:
         return dict(self.values)
 
 
-def _load_start(model: TransformerNet, optimizer: torch.optim.Optimizer, settings: TrainSettings,
-                resume: str | None) -> int:
-    """Weights (and, resuming, optimiser state and step) to start from; returns the first step."""
-    want = (settings.arch, settings.width, settings.blocks)
+def load_start(model: TransformerNet, optimizer: torch.optim.Optimizer, resume: str | None,
+               init: str | None) -> tuple[int, dict[str, Any]]:
+    """Weights (and, resuming, optimiser state and step) to start from, for `train` and `distill` alike.
+    Returns the first step and the resumed run's config ({} for a new run)."""
+    want = (model.arch, model.width, model.blocks)
     if resume:
         payload = checkpoint.load(resume)
         state, got, source = payload["model"], (payload.get("arch", "full"), payload["width"], payload["blocks"]), resume
-    elif settings.init:
-        (state, got), source = checkpoint.initial_weights(settings.init), settings.init
+    elif init:
+        (state, got), source = checkpoint.initial_weights(init), init
     else:
-        return 0
+        return 0, {}
     if tuple(got) != want:
         raise UserError(f"{source}: that network is arch {got[0]}, width {got[1]}, {got[2]} blocks; "
                         f"match it with --arch, --width and --blocks")
@@ -222,8 +223,8 @@ def _load_start(model: TransformerNet, optimizer: torch.optim.Optimizer, setting
     if resume:
         if payload["optimizer"]:
             optimizer.load_state_dict(payload["optimizer"])
-        return int(payload["step"])
-    return 0
+        return int(payload["step"]), payload["config"]
+    return 0, {}
 
 
 def reconstruct(model: TransformerNet, source: BatchSource, steps: int, lr: float, device: torch.device,
@@ -296,11 +297,11 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     model = model.to(memory_format=torch.channels_last)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    start = _load_start(model, optimizer, settings, resume)
+    start, resumed_config = load_start(model, optimizer, resume, settings.init)
     net: torch.nn.Module = model
     if ddp.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    earlier = checkpoint.load(resume)["config"].get("precision_used") if resume else None
+    earlier = resumed_config.get("precision_used")
     if settings.precision == "auto" and earlier:  # a resumed run keeps its precision: it continues exactly
         precision, why = earlier, f"{earlier}, as the run it continues"
     else:
