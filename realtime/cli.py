@@ -282,7 +282,9 @@ def distill(
     blocks: int = typer.Option(4, help="Residual blocks of the CPU network."),
     lr: float = typer.Option(2e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
     edge_weight: float = typer.Option(1.0, help="Weight of the image-gradient term beside the pixel L1: keeps strokes and edges sharp."),
+    gram_weight: float = typer.Option(0.0, help="Weight of matching the teacher's VGG Gram matrices (its texture: strokes, tiles); needs `realtime weights`, costs about a VGG pass per step."),
     stability_weight: float = typer.Option(5e-3, help="Weight of the stability term (less flicker); 0 turns it off."),
+    init: Optional[str] = typer.Option(None, help="Start from this CPU network (a NAME-lite name or .ckpt of the same --arch, width and blocks), e.g. another style's: fewer steps."),
     resume: ResumeOpt = None,
     seed: SeedOpt = 0,
     checkpoint_every: CheckpointEveryOpt = 250,
@@ -298,12 +300,13 @@ def distill(
     if steps < 1 or batch_size < 1 or image_size < 32 or width < 4 or blocks < 0 or lr <= 0:
         raise UserError("--steps, --batch-size and --lr must be positive, --image-size at least 32, --width at least 4, "
                         "--blocks not negative")
-    if edge_weight < 0 or stability_weight < 0:
-        raise UserError("--edge-weight and --stability-weight must not be negative")
+    if edge_weight < 0 or stability_weight < 0 or gram_weight < 0:
+        raise UserError("--edge-weight, --gram-weight and --stability-weight must not be negative")
     settings = distill_mod.DistillSettings(
         teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
         image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, edge_weight=edge_weight,
-        stability_weight=stability_weight, seed=seed, checkpoint_every=checkpoint_every, device=device.value)
+        gram_weight=gram_weight, stability_weight=stability_weight, seed=seed, checkpoint_every=checkpoint_every,
+        device=device.value, init=init)
     try:
         ckpt = distill_mod.distill(settings, resume=str(resume) if resume else None)
     except KeyboardInterrupt:

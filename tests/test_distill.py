@@ -78,3 +78,30 @@ def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
     assert_clean_error(cli("distill", "mosaic", *common, "--arch", "full"), "--arch")
     assert_clean_error(cli("distill", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
     assert not (tmp_path / "x.ckpt").exists()
+
+
+def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tmp_path, vgg_weights):
+    """--init continues from the distilled student; with a Gram weight its VGG Gram matrices on an unseen
+    photo move towards the teacher's output's, and the card says which recipe and start it had."""
+    from realtime import checkpoint
+    from realtime.distill import GramMatch
+    from realtime.losses import TRAIN_STYLE
+    from realtime.vgg import load_features
+
+    result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite-g", "--out-dir", tmp_path,
+                 "--steps", 30, "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 3e-3,
+                 "--edge-weight", 0, "--gram-weight", 1000, "--stability-weight", 0, "--init", distilled,
+                 "--device", "cpu")
+    assert result.code == 0, result.stderr
+    card = json.loads((tmp_path / "mosaic-lite-g.json").read_text())
+    assert card["recipe"] == "distill-l1-edges-gram-v1" and card["init"] == "mosaic-lite.ckpt"
+    assert card["final_losses"]["gram"] > 0
+    vgg, _ = load_features(TRAIN_STYLE)
+    match = GramMatch(vgg, TRAIN_STYLE)
+    photo = images.bgr_to_tensor(images.read_bgr(PHOTOS / "kodim23.jpg")[:192, :192])
+    with torch.no_grad():
+        target = Engine(resolve("mosaic"), device="cpu")(images.tensor_to_bgr(photo))
+        target = images.bgr_to_tensor(target)
+        errors = [float(match(checkpoint.load_model(ckpt)[0](photo), target))
+                  for ckpt in (distilled, tmp_path / "mosaic-lite-g.ckpt")]
+    assert errors[1] < 0.8 * errors[0], errors
