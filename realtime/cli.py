@@ -300,7 +300,7 @@ def distill(
     if steps < 1 or batch_size < 1 or image_size < 32 or width < 4 or blocks < 0 or lr <= 0:
         raise UserError("--steps, --batch-size and --lr must be positive, --image-size at least 32, --width at least 4, "
                         "--blocks not negative")
-    if edge_weight < 0 or stability_weight < 0 or gram_weight < 0:
+    if min(edge_weight, gram_weight, stability_weight) < 0:
         raise UserError("--edge-weight, --gram-weight and --stability-weight must not be negative")
     settings = distill_mod.DistillSettings(
         teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,

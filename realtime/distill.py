@@ -35,8 +35,9 @@ from realtime.transformer import TransformerNet
 from realtime.losses import TRAIN_STYLE, gram, relative_error
 from realtime.vgg import VGG19Features, file_digest, load_features
 
-RECIPE = "distill-l1-edges-v1"
-RECIPE_GRAM = "distill-l1-edges-gram-v1"
+def recipe(settings: "DistillSettings") -> str:
+    """The card's recipe name: which loss terms the run had."""
+    return "distill-l1-edges-gram-v1" if settings.gram_weight > 0 else "distill-l1-edges-v1"
 
 
 @dataclass
@@ -66,12 +67,10 @@ def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
 
 
-def distill_loss(student: torch.Tensor, teacher: torch.Tensor, edge_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pixel L1, edge L1) between the two outputs, both in 0-255 units."""
-    pixel = F.l1_loss(student, teacher)
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Differences between the two outputs, both L1 in 0-255 units: pixels ("l1") and image gradients ("edge")."""
     (sx, sy), (tx, ty) = edges(student), edges(teacher)
-    edge = F.l1_loss(sx, tx) + F.l1_loss(sy, ty)
-    return pixel + edge_weight * edge, edge
+    return {"l1": F.l1_loss(student, teacher), "edge": F.l1_loss(sx, tx) + F.l1_loss(sy, ty)}
 
 
 class GramMatch(torch.nn.Module):
@@ -150,8 +149,9 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
                 with torch.no_grad():
                     target = teacher(batch)
                 out = model(batch)
-                total, edge = distill_loss(out, target, settings.edge_weight)
-                values = {"l1": float((total - settings.edge_weight * edge).detach()), "edge": float(edge.detach())}
+                parts = distill_loss(out, target)
+                total = parts["l1"] + settings.edge_weight * parts["edge"]
+                values = {k: float(v.detach()) for k, v in parts.items()}
                 if match is not None:  # on the unmoved photos only: the moved copies add cost, not texture
                     n = settings.batch_size
                     gram_error = match(out[:n], target[:n])
@@ -192,7 +192,7 @@ def _card(settings: DistillSettings, teacher_sha: str, step: int, losses: dict[s
         **card_facts(settings, step, losses, seconds, device, "fp32", interrupted),
         "teacher": teacher,
         "teacher_sha256": teacher_sha,
-        "recipe": RECIPE_GRAM if settings.gram_weight > 0 else RECIPE,
+        "recipe": recipe(settings),
         "init": Path(settings.init).name if settings.init else None,
         "settings": {**asdict(settings), "teacher": teacher, "data": Path(settings.data).name,
                      "out_dir": Path(settings.out_dir).name, "init": Path(settings.init).name if settings.init else None,

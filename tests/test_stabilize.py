@@ -14,7 +14,7 @@ from realtime.engine import Engine
 from realtime.stability import Perturbation, StabilityLoss, move, random_affine
 from realtime.stabilize import Stabilized, Stabilizer
 from realtime.transformer import TransformerNet
-from realtime.zoo import list_styles, resolve
+from realtime.zoo import lite_variant, list_styles, resolve
 from realtime.samples import BUNNY
 from tests.conftest import PHOTOS, REPO, STYLE, VIDEO
 from tests.helpers import assert_clean_error, cli
@@ -161,6 +161,7 @@ def clip_frame(clip: str) -> np.ndarray:
 
 
 SHIPPED = [style.name for style in list_styles()]
+SHIPPED += [lite.stem for lite in map(lite_variant, SHIPPED) if lite is not None]  # the CPU networks too
 
 
 def border_tone(engine: Engine) -> tuple[float, float]:

@@ -1,0 +1,116 @@
+"""Distil, export and judge one style's CPU network (NAME-lite), as the shipped ones were made.
+
+    python benchmarks/lite_gallery.py mosaic --shared ../shared --steps 1200 --threads 1
+    python benchmarks/lite_gallery.py candy --shared ../shared --plain-steps 600 --steps 100 --init /tmp/lite/mosaic-lite.ckpt
+
+Runs `realtime distill` (lite4, width 12, 4 blocks: the design benchmarks/lite_arch.py chose) from the
+shipped models/NAME.onnx into --work, in two phases: --plain-steps without the Gram term (a step costs
+the teacher's and the student's passes only: the picture and its colours), then --steps with it (a VGG
+pass more per step: the teacher's strokes and tiles). Exports models/NAME-lite.onnx with its model card, then judges it
+beside its teacher on the 24 unseen Kodak photos at 384 px: style and content loss (the `realtime
+evaluate` definitions), L* contrast, colourfulness, and PSNR/SSIM against the teacher's outputs. Writes
+benchmarks/styles/NAME-lite.json and NAME-lite_sheet.jpg (photo | teacher | lite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import onnxruntime as ort
+import torch
+
+from gallery import judged_photos, style_credit  # benchmarks/gallery.py, beside this script
+from realtime import evaluate as ev, images
+from realtime.distill import DistillSettings, distill
+from realtime.engine import Engine
+from realtime.export import export
+
+REPO = Path(__file__).resolve().parent.parent
+NOT_RECIPE = {"teacher", "data", "name", "out_dir", "checkpoint_every", "device", "vgg"}
+
+
+def distill_command(settings: dict) -> str:
+    """The `realtime distill` command line that reproduces a run, from its card's portable settings."""
+    flags = [f"realtime distill {settings['teacher']} --data {settings['data']} --name {settings['name']}"]
+    for field in fields(DistillSettings):
+        value = settings.get(field.name)
+        if field.name not in NOT_RECIPE and value is not None:
+            flags.append(f"--{field.name.replace('_', '-')} {value}")
+    return " ".join(flags)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("style")
+    ap.add_argument("--shared", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--image-size", type=int, default=160)
+    ap.add_argument("--edge-weight", type=float, default=2.0)
+    ap.add_argument("--gram-weight", type=float, default=3000.0)
+    ap.add_argument("--plain-steps", type=int, default=0, help="steps without the Gram term first")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--init", default=None, help="a lite4 w12 checkpoint to start from (e.g. another style's)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/lite"))
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: its default); two runs side by side: 1 each")
+    ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
+    ap.add_argument("--photos", type=int, default=24)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name, lite = args.style, f"{args.style}-lite"
+    teacher = REPO / "models" / f"{name}.onnx"
+    settings = DistillSettings(teacher=str(teacher), data=str(args.shared / "data" / "train"), name=lite,
+                               out_dir=str(args.work), steps=args.steps, image_size=args.image_size, arch="lite4",
+                               width=12, blocks=4, lr=args.lr, edge_weight=args.edge_weight,
+                               gram_weight=args.gram_weight, init=args.init, device="cpu")
+    ckpt = args.work / f"{lite}.ckpt"
+    lineage = []
+    if args.plain_steps and not args.skip_train:
+        plain = replace(settings, name=f"{lite}-plain", steps=args.plain_steps, gram_weight=0.0, lr=2 * args.lr)
+        settings = replace(settings, init=str(args.work / f"{plain.name}.ckpt"))
+        if not Path(settings.init).is_file():
+            distill(plain)
+        lineage.append(f"{args.plain_steps} steps without the Gram term from {Path(args.init).name if args.init else 'random weights'}")
+    lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g} from {Path(settings.init).name if settings.init else 'random weights'}")
+    if not args.skip_train:
+        ckpt = distill(settings, resume=str(ckpt) if ckpt.is_file() else None)
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    if not args.skip_train:
+        card["lineage"] = lineage
+    card.update(style_credit(args.shared, name))
+    card["distill_command"] = distill_command(card["settings"])
+    out = REPO / "models" / f"{lite}.onnx"
+    export(ckpt, out)
+    (REPO / "models" / f"{lite}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
+    judge(name, args.shared, teacher, out, card, args.photos)
+
+
+def judge(name: str, shared: Path, teacher: Path, lite: Path, card: dict, count: int) -> None:
+    stylisers = {f"teacher {name}": Engine(teacher, device="cpu"), lite.stem: Engine(lite, device="cpu")}
+    photos = judged_photos(shared, count)
+    t = time.time()
+    means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(shared / "data" / "styles" / f"{name}.jpg"), 384)
+    like = ev.likeness(outputs, f"teacher {name}")[lite.stem]
+    labels = list(outputs)
+    picks = list(range(len(photos)))[:: max(1, len(photos) // 8)][:8]
+    sheet = ev.contact_sheet([[outputs[n][i] for n in labels] for i in picks], labels, cell=320)
+    images.write_bgr(REPO / "benchmarks" / "styles" / f"{lite.stem}_sheet.jpg", sheet)
+    result = {"style": lite.stem, "teacher": teacher.name, "photos": f"{len(photos)} of shared/data/eval (Kodak24, never trained on)",
+              "size": 384, "figures": means, "likeness_to_teacher": like,
+              "ratios_to_teacher": {k: means[lite.stem][k] / means[f"teacher {name}"][k] for k in ("style", "contrast")},
+              "model_card": {k: card.get(k) for k in ("steps", "train_seconds", "cpu", "recipe", "init")},
+              "onnxruntime": ort.__version__}
+    (REPO / "benchmarks" / "styles" / f"{lite.stem}.json").write_text(json.dumps(result, indent=2))
+    print(f"{'model':<24} {'style':>9} {'content':>9} {'L* contrast':>12} {'colourful':>10}")
+    for model, m in means.items():
+        print(f"{model:<24} {m['style']:>9.1f} {m['content']:>9.1f} {m['contrast']:>12.1f} {m['colourfulness']:>10.1f}")
+    print(f"PSNR {like['psnr']:.1f} dB, SSIM {like['ssim']:.3f} against the teacher; style x{result['ratios_to_teacher']['style']:.2f}, "
+          f"contrast x{result['ratios_to_teacher']['contrast']:.2f} (judged in {time.time() - t:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
