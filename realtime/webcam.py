@@ -86,13 +86,13 @@ def style_entries(specs: list[str], fp16: bool = False, net: str = "full", on_cp
             names += [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
         raise UserError("--style: give a style name (see `realtime styles`) or a path to an .onnx file")
-    def entry(name: str) -> StyleEntry:
+    def entry(name: str, say: Callable[[str], None] = notify) -> StyleEntry:
         return StyleEntry(Path(name).stem if zoo.is_path_like(name) else name,
-                          zoo.pick(name, net, on_cpu, fp16=fp16, int8=int8, notify=notify))
+                          zoo.pick(name, net, on_cpu, fp16=fp16, int8=int8, notify=say))
 
     entries = [entry(n) for n in names]
-    if len(names) == 1:
-        entries += [entry(s.name) for s in zoo.list_styles()]
+    if len(names) == 1:  # the rest for n / p, quietly: their notices would bury the chosen style's
+        entries += [entry(s.name, lambda msg: None) for s in zoo.list_styles()]
     unique: list[StyleEntry] = []
     seen: set[Path] = set()
     for entry in entries:

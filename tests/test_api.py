@@ -38,7 +38,9 @@ def test_stylizer_matches_the_command_line_engine_and_takes_options():
     frame = cv2.imread(str(PHOTOS / "kodim05.jpg"))
     notices: list[str] = []
     stylize = realtime.Stylizer("mosaic", device="cpu", notify=notices.append)
-    assert stylize.device == "cpu" and stylize.model.name == "mosaic.onnx"
+    assert stylize.device == "cpu" and stylize.model.name == "mosaic-lite.onnx"  # auto: the CPU network, said
+    assert any("mosaic-lite" in n for n in notices)
+    assert realtime.Stylizer("mosaic", device="cpu", net="full").model.name == "mosaic.onnx"
     assert np.array_equal(stylize(frame), Engine(stylize.model, device="cpu")(frame))
     stylize.strength = 0.0
     assert np.array_equal(stylize(frame), frame)

@@ -463,6 +463,16 @@ def test_style_list_from_options(tiny_onnx, tmp_path, monkeypatch):
         style_entries(["zoostyle,missing"])
 
 
+def test_cpu_styles_run_their_lite_networks_and_say_so_once():
+    """On the CPU, --net auto cycles through the shipped NAME-lite networks; only the chosen style's switch
+    to its CPU network is said (twelve such lines buried it)."""
+    messages: list[str] = []
+    entries = style_entries(["mosaic"], net="auto", on_cpu=True, notify=messages.append)
+    assert len(entries) >= 12 and all(e.path.stem == f"{e.name}-lite" for e in entries)
+    assert messages == ["mosaic: running mosaic-lite, the CPU network (--net full for the full one)"]
+    assert all(e.path.stem == e.name for e in style_entries(["mosaic"], net="full", on_cpu=True))
+
+
 # -- the capture thread --------------------------------------------------------------------------------
 def test_latest_frame_box_drops_stale_frames_or_keeps_every_one():
     stop = threading.Event()
