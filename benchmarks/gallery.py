@@ -74,15 +74,17 @@ def main() -> None:
     judge(name, shared, out, settings.style_image, card, args.photos)
 
 
-# Settings that say where files go or how often to write them: not part of how a network was trained.
-NOT_RECIPE = {"style_image", "data", "name", "out_dir", "checkpoint_every", "preview_every", "device", "vgg"}
+# Settings that say where files go or how often to write them (for `train` and `distill` alike): not part of
+# how a network was trained.
+NOT_RECIPE = {"style_image", "teacher", "data", "name", "out_dir", "checkpoint_every", "preview_every", "device", "vgg"}
 
 
-def training_command(settings: dict) -> str:
-    """The `realtime train` command line that reproduces a run, from its card's portable settings (every
-    TrainSettings field that shapes the network, so a new option cannot be left out)."""
-    flags = [f"realtime train {settings['style_image']} --data {settings['data']} --name {settings['name']}"]
-    for field in fields(TrainSettings):
+def command_line(command: str, source: str, settings_type: type, settings: dict) -> str:
+    """The `realtime COMMAND` line that reproduces a run, from its card's portable settings (every field of
+    `settings_type` that shapes the network, so a new option cannot be left out). `source` names the
+    positional setting: the style image for train, the teacher for distill."""
+    flags = [f"realtime {command} {settings[source]} --data {settings['data']} --name {settings['name']}"]
+    for field in fields(settings_type):
         value = settings.get(field.name)
         if field.name not in NOT_RECIPE and value is not None:
             if isinstance(value, (list, tuple)):
@@ -97,7 +99,7 @@ def train_and_export(args, settings: TrainSettings, ckpt: Path, out: Path) -> di
         ckpt = train(settings, resume=str(ckpt) if ckpt.is_file() and not args.init else None)
     card = json.loads(ckpt.with_suffix(".json").read_text())
     card.update(style_credit(shared, name))
-    card["training_command"] = training_command(card["settings"])
+    card["training_command"] = command_line("train", "style_image", TrainSettings, card["settings"])
     export(ckpt, out)
     (REPO / "models" / f"{name}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
     return card

@@ -17,30 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import onnxruntime as ort
 import torch
 
-from gallery import judged_photos, style_credit  # benchmarks/gallery.py, beside this script
+from gallery import command_line, judged_photos, style_credit  # benchmarks/gallery.py, beside this script
 from realtime import evaluate as ev, images
 from realtime.distill import DistillSettings, distill
 from realtime.engine import Engine
 from realtime.export import export
 
 REPO = Path(__file__).resolve().parent.parent
-NOT_RECIPE = {"teacher", "data", "name", "out_dir", "checkpoint_every", "device", "vgg"}
-
-
-def distill_command(settings: dict) -> str:
-    """The `realtime distill` command line that reproduces a run, from its card's portable settings."""
-    flags = [f"realtime distill {settings['teacher']} --data {settings['data']} --name {settings['name']}"]
-    for field in fields(DistillSettings):
-        value = settings.get(field.name)
-        if field.name not in NOT_RECIPE and value is not None:
-            flags.append(f"--{field.name.replace('_', '-')} {value}")
-    return " ".join(flags)
 
 
 def main() -> None:
@@ -82,7 +71,7 @@ def main() -> None:
     if not args.skip_train:
         card["lineage"] = lineage
     card.update(style_credit(args.shared, name))
-    card["distill_command"] = distill_command(card["settings"])
+    card["distill_command"] = command_line("distill", "teacher", DistillSettings, card["settings"])
     out = REPO / "models" / f"{lite}.onnx"
     export(ckpt, out)
     (REPO / "models" / f"{lite}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))

@@ -30,10 +30,11 @@ from realtime.errors import UserError
 from realtime.files import atomic_path, check_distinct, check_writable_dir
 from realtime.photos import BatchSource, find_photos
 from realtime.stability import StabilityLoss
-from realtime.train import RunningMean, card_facts, learning_rate, load_start, pick_device
-from realtime.transformer import TransformerNet
 from realtime.losses import TRAIN_STYLE, gram, relative_error
+from realtime.train import RunningMean, card_facts, learning_rate, load_start, pick_device, portable_settings
+from realtime.transformer import TransformerNet
 from realtime.vgg import VGG19Features, file_digest, load_features
+
 
 def recipe(settings: "DistillSettings") -> str:
     """The card's recipe name: which loss terms the run had."""
@@ -187,14 +188,12 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
 
 def _card(settings: DistillSettings, teacher_sha: str, step: int, losses: dict[str, float], seconds: float,
           device: torch.device, interrupted: bool) -> dict[str, Any]:
-    teacher = Path(settings.teacher).name
+    portable = portable_settings(settings)
     return {
         **card_facts(settings, step, losses, seconds, device, "fp32", interrupted),
-        "teacher": teacher,
+        "teacher": portable["teacher"],
         "teacher_sha256": teacher_sha,
         "recipe": recipe(settings),
-        "init": Path(settings.init).name if settings.init else None,
-        "settings": {**asdict(settings), "teacher": teacher, "data": Path(settings.data).name,
-                     "out_dir": Path(settings.out_dir).name, "init": Path(settings.init).name if settings.init else None,
-                     "vgg": Path(settings.vgg).name if settings.vgg else None},
+        "init": portable["init"],
+        "settings": portable,
     }

@@ -144,11 +144,12 @@ def _preview(model: TransformerNet, photo: torch.Tensor, path: Path) -> None:
     images.write_bgr(path, images.tensor_to_bgr(out))
 
 
-PATH_SETTINGS = ("style_image", "data", "out_dir", "vgg", "init")
+PATH_SETTINGS = ("style_image", "teacher", "data", "out_dir", "vgg", "init")
 
 
-def portable_settings(settings: TrainSettings) -> dict[str, Any]:
-    """The settings with file names instead of this machine's paths: model cards travel."""
+def portable_settings(settings: Any) -> dict[str, Any]:
+    """The settings (`train`'s or `distill`'s) with file names instead of this machine's paths: model cards
+    travel."""
     values = asdict(settings)
     for key in PATH_SETTINGS:
         if values.get(key):
