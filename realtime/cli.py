@@ -690,6 +690,10 @@ def webcam(
                                      "for video calls (v4l2loopback on Linux, OBS on Windows/macOS; see the README)."),
     virtual_device: Optional[str] = typer.Option(None, help="Which virtual camera, e.g. /dev/video9 (implies --virtual-cam)."),
     int8: Int8Opt = False,
+    in_flight: int = typer.Option(0, "--in-flight", metavar="N",
+                                  help="Frames stylised at once: 2 gives about 1.3x the frames per second on a "
+                                       "2-core CPU for 30 ms more latency. 0 chooses: 2 for the CPU networks on a "
+                                       "multi-core CPU, else 1."),
 ) -> None:
     """Stylise a webcam (or a video played as one) live. Keys: n/p style, 1-9 style by number, m mirror,
     s side by side, c/space snapshot, r record, k keep colours, [ / ] less / more style, t steady, q/Esc quit."""
@@ -700,7 +704,8 @@ def webcam(
                                     display=not no_display, max_frames=max_frames, snapshot_dir=snapshot_dir,
                                     screenshot=screenshot, say=say, notify=say_once(), strength=strength,
                                     preserve_color=preserve_color, stabilize=stabilize,
-                                    virtual_cam=virtual_cam, virtual_device=virtual_device, net=net.value, int8=int8)
+                                    virtual_cam=virtual_cam, virtual_device=virtual_device, net=net.value, int8=int8,
+                                    in_flight=in_flight)
     if summary.interrupted:
         say(f"interrupted; {len(summary.recordings)} recording(s) finalised")
     typer.echo(summary.line())

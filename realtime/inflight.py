@@ -2,8 +2,9 @@
 
 On a 2-core CPU, two sessions of one thread each, fed alternate frames, stylise 1.15x the frames per
 second of one session using both cores (benchmarks/cpu_threads.py): a network's small layers do not keep
-two threads busy, two frames do. Offline work (`realtime video`) takes that; the webcam does not, since a
-frame in flight is a frame of latency.
+two threads busy, two frames do. Offline work (`realtime video`) takes that. The webcam takes it for the
+small CPU networks only (realtime.webcam.live_flight): there a frame in flight costs a few tens of ms of
+latency, where a full network's costs a fifth of a second.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-Stylise = Callable[[np.ndarray], np.ndarray]
+Stylise = Callable[[Any], np.ndarray]  # a frame, or whatever work the engines take (the webcam's Job)
 
 
 def cpu_workers(cores: int | None = None) -> int:
@@ -40,19 +41,32 @@ class Ordered:
             self._idle.put(engine)
         self._pending: deque[tuple[Any, Future | None]] = deque()
 
-    def _run(self, frame: np.ndarray) -> np.ndarray:
+    def _run(self, frame: Any) -> np.ndarray:
         engine = self._idle.get()
         try:
             return engine(frame)
         finally:
             self._idle.put(engine)
 
-    def push(self, item: Any, frame: np.ndarray | None = None) -> bool:
+    def push(self, item: Any, frame: Any = None) -> bool:
         """Queue `item` (with `frame` to stylise) and emit what is done; False once `emit` said stop."""
         if self._pool is None:
             return self._emit(item, self._engines[0](frame) if frame is not None else None)
         self._pending.append((item, self._pool.submit(self._run, frame) if frame is not None else None))
         return self._drain(wait_all=False)
+
+    def make_room(self) -> bool:
+        """Emit what is done, waiting until an engine is free, so that a live source's next frame is
+        taken only when it can start at once (never aged in a queue). False once `emit` said stop."""
+        if not self._drain(wait_all=False):
+            return False
+        while sum(f is not None for _, f in self._pending) >= len(self._engines):
+            head, future = self._pending.popleft()
+            if not self._emit(head, future.result() if future is not None else None):
+                return False
+            if not self._drain(wait_all=False):
+                return False
+        return True
 
     def flush(self) -> bool:
         """Emit everything still queued, waiting for the frames in flight."""

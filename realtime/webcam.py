@@ -1,8 +1,9 @@
 """The live loop: camera (or a video file played as one) -> style network -> window, at full speed.
 
 Capture runs on its own thread (realtime.capture) and always hands over the newest frame; inference
-runs here on the main thread with one Engine per style, made the first time a style is shown and
-then kept. The window is behind a small `Display` interface so the loop runs headless (`NullDisplay`,
+runs with one Engine per style and frame in flight, made the first time a style is shown and then kept:
+on the main thread, or for the CPU networks on a multi-core CPU two frames at once on worker threads
+(realtime.inflight), each frame taken only when an engine is free and shown in order. The window is behind a small `Display` interface so the loop runs headless (`NullDisplay`,
 --no-display) and under test with scripted key presses.
 
 Hotkeys: n / p (or right / left) next / previous style, 1-9 style by number, m mirror, s side by side with the camera
@@ -34,6 +35,8 @@ from realtime import capture as capture_mod
 from realtime.blend import STRENGTH_STEP, check_strength
 from realtime.stabilize import DEFAULT_STABILIZE, Stabilizer, check_amount
 from realtime.errors import UserError
+from realtime.inflight import Ordered, cpu_workers
+from realtime.zoo import LITE_SUFFIX
 from realtime.files import atomic_path, check_distinct, check_output_path, check_writable_dir, temp_beside
 
 WINDOW = "realtime"
@@ -46,6 +49,7 @@ RECORD_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv"}
 # Measure this long (or this many frames) before opening a recording whose rate is not known.
 MEASURE_SECONDS = 1.0
 MEASURE_FRAMES = 30
+MAX_IN_FLIGHT = 4
 
 
 def stamp() -> str:
@@ -104,16 +108,18 @@ def style_entries(specs: list[str], fp16: bool = False, net: str = "full", on_cp
 
 
 class Styles:
-    """The styles to cycle through, with their engines made lazily and cached."""
+    """The styles to cycle through, with their engines made lazily and cached: `flight` engines per style
+    (one per frame in flight, realtime.inflight)."""
 
     def __init__(self, entries: list[StyleEntry], make_engine: Callable[[Path], object],
-                 say: Callable[[str], None] = lambda msg: None):
+                 say: Callable[[str], None] = lambda msg: None, flight: int = 1):
         if not entries:
             raise UserError("no style to show")
         self.entries = list(entries)
         self.make_engine = make_engine
         self.say = say
-        self.engines: dict[Path, object] = {}
+        self.flight = max(1, flight)
+        self.engines: dict[Path, list] = {}
         self.index = 0
 
     def __len__(self) -> int:
@@ -123,11 +129,15 @@ class Styles:
     def current(self) -> StyleEntry:
         return self.entries[self.index]
 
-    def engine(self):
+    def engine_set(self) -> list:
+        """The current style's engines, made now if this is its first showing."""
         entry = self.current
         if entry.path not in self.engines:
-            self.engines[entry.path] = self.make_engine(entry.path)
+            self.engines[entry.path] = [self.make_engine(entry.path) for _ in range(self.flight)]
         return self.engines[entry.path]
+
+    def engine(self):
+        return self.engine_set()[0]
 
     def select(self, index: int) -> bool:
         """Show style `index` (0-based), loading it now; a style that fails to load is dropped."""
@@ -153,10 +163,24 @@ class Styles:
         return self.select((self.index + delta) % len(self.entries))
 
     def providers(self) -> list[str]:
-        return sorted({getattr(e, "provider", "?") for e in self.engines.values()})
+        return sorted({getattr(e, "provider", "?") for group in self.engines.values() for e in group})
 
     def devices(self) -> list[str]:
-        return sorted({getattr(e, "device", "?") for e in self.engines.values()})
+        return sorted({getattr(e, "device", "?") for group in self.engines.values() for e in group})
+
+
+def live_flight(entries: list[StyleEntry], on_cpu: bool, asked: int = 0) -> int:
+    """Frames in flight for the live loop; `asked` 0 chooses.
+
+    On a CPU of two or more cores the CPU networks (NAME-lite) run as two one-thread sessions fed
+    alternate frames: 21.4 fps against 16.5 for one session on both cores at 640x480, for 90 ms of
+    latency instead of 60 (benchmarks/webcam_flight.py). A full network's frame already takes a fifth of
+    a second there, so it keeps one frame in flight, as does a GPU.
+    """
+    if asked:
+        return asked
+    lite = entries[0].path.stem.split(".")[0].endswith(LITE_SUFFIX)  # NAME-lite.onnx, NAME-lite.int8.onnx
+    return cpu_workers() if on_cpu and lite else 1
 
 
 # -- displays ----------------------------------------------------------------------------------------
@@ -358,6 +382,25 @@ class Recorder:
 
 
 # -- the loop ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    """One frame and what to do with it, as the keys stood when it was taken."""
+
+    image: np.ndarray
+    engines: tuple  # the style's engines, one per frame in flight
+    style: int
+    name: str
+    mirror: bool
+    strength: float
+    preserve_color: bool
+
+    def run(self, slot: int) -> np.ndarray:
+        """Stylise on engine `slot`: each worker thread owns one slot, so an engine runs one frame at a time."""
+        engine = self.engines[slot]
+        engine.strength, engine.preserve_color = self.strength, self.preserve_color  # engines are per style
+        return engine(self.image)
+
+
 @dataclass
 class LiveOptions:
     mirror: bool = False
@@ -536,15 +579,23 @@ class LiveLoop:
         self.say(f"wrote {done} ({recorder.frames} frames at {recorder.fps:g} fps)")
 
     # -- frames ---------------------------------------------------------------------------------
-    def process(self, image: np.ndarray) -> Optional[np.ndarray]:
-        """One frame: stylise, record, and return the view to show (None when nothing is shown)."""
+    def take(self, image: np.ndarray) -> "Job":
+        """A frame's work, fixed as it is taken: a key pressed while it is in flight changes the next."""
         if self.mirror:
             image = cv2.flip(image, 1)
-        engine = self.styles.engine()
-        engine.strength, engine.preserve_color = self.strength, self.preserve_color  # engines are per style
-        styled = engine(image)
+        return Job(image, tuple(self.styles.engine_set()), self.styles.index, self.styles.current.name,
+                   self.mirror, self.strength, self.preserve_color)
+
+    def process(self, image: np.ndarray) -> Optional[np.ndarray]:
+        """One frame, start to end: stylise, record, and return the view to show (None when nothing is shown)."""
+        job = self.take(image)
+        return self.present(job, job.run(0))
+
+    def present(self, job: "Job", styled: np.ndarray) -> Optional[np.ndarray]:
+        """A stylised frame, in order: steady, record, send; the view to show (None when nothing is shown)."""
+        image = job.image
         if self.steady:
-            key = (self.styles.index, self.mirror, image.shape)
+            key = (job.style, job.mirror, image.shape)
             if key != self._steady_key:  # never blend across a style change or a flip
                 self.stabilizer.reset()
                 self._steady_key = key
@@ -562,14 +613,27 @@ class LiveLoop:
         if not self.options.overlay:
             return clean
         fps = self.meter.fps
-        style = self.styles.current.name
-        lines = [f"{fps:.1f} fps" if fps else "-- fps",
-                 f"{style} [{self.styles.index + 1}/{len(self.styles)}]"]
-        if self.strength != 1.0 or self.preserve_color:
-            lines.append(f"strength {self.strength:.2f}" + (", colour kept" if self.preserve_color else ""))
+        lines = [f"{fps:.1f} fps" if fps else "-- fps", f"{job.name} [{job.style + 1}/{len(self.styles)}]"]
+        if job.strength != 1.0 or job.preserve_color:
+            lines.append(f"strength {job.strength:.2f}" + (", colour kept" if job.preserve_color else ""))
         if self.steady:
             lines.append(f"steady {self.stabilizer.amount:.2f}")
         return draw_overlay(clean, lines, self.recorder is not None)
+
+    def _emit(self, job: "Job", styled: np.ndarray) -> bool:
+        """Show a finished frame and answer the keys; False to stop (the reason is in the summary)."""
+        view = self.present(job, styled)
+        self.summary.frames += 1
+        if view is not None:
+            self.last_view = view
+            self.display.show(view)
+        if self.handle_key(self.display.poll_key()) == QUIT:
+            self.summary.reason = "quit"
+        elif self.display.closed:
+            self.summary.reason = "window closed"
+        elif self.options.max_frames and self.summary.frames >= self.options.max_frames:
+            self.summary.reason = f"--max-frames {self.options.max_frames} reached"
+        return not self.summary.reason
 
     def _next_frame(self):
         """The next frame, keeping the window responsive while waiting; None at the end."""
@@ -585,25 +649,21 @@ class LiveLoop:
                     return None
 
     def _loop(self) -> None:
-        while True:
-            frame = self._next_frame()
-            if frame is None:
-                self.summary.reason = self.summary.reason or self.capture.end_reason
-                return
-            view = self.process(frame.image)
-            self.summary.frames += 1
-            if view is not None:
-                self.last_view = view
-                self.display.show(view)
-            if self.handle_key(self.display.poll_key()) == QUIT:
-                self.summary.reason = "quit"
-                return
-            if self.display.closed:
-                self.summary.reason = "window closed"
-                return
-            if self.options.max_frames and self.summary.frames >= self.options.max_frames:
-                self.summary.reason = f"--max-frames {self.options.max_frames} reached"
-                return
+        """Take a frame only when an engine is free (realtime.inflight), so none waits in a queue."""
+        slots = [(lambda job, k=k: job.run(k)) for k in range(self.styles.flight)]
+        flight = Ordered(slots, self._emit)
+        try:
+            while flight.make_room():
+                frame = self._next_frame()
+                if frame is None:
+                    if not self.summary.reason and flight.flush():  # the source ended: show what is in flight
+                        self.summary.reason = self.capture.end_reason
+                    return
+                job = self.take(frame.image)
+                if not flight.push(job, job):
+                    return
+        finally:
+            flight.close()
 
     def run(self) -> Summary:
         """Run until the source ends, the user quits or --max-frames; tidy up on every path.
@@ -645,7 +705,8 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
                screenshot: Optional[Path] = None, say: Callable[[str], None] = lambda msg: None,
                notify: Optional[Callable[[str], None]] = None, strength: float = 1.0,
                preserve_color: bool = False, stabilize: float = 0.0, virtual_cam: bool = False,
-               virtual_device: Optional[str] = None, net: str = "auto", int8: bool = False) -> Summary:
+               virtual_device: Optional[str] = None, net: str = "auto", int8: bool = False,
+               in_flight: int = 0) -> Summary:
     """What `realtime webcam` does; the CLI only parses options and prints the summary.
 
     `notify` gets the engines' device notices; by default `say`, each distinct notice once (every
@@ -659,6 +720,8 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
         raise UserError(f"--max-frames {max_frames}: use 0 (no limit) or more")
     if not 0.05 <= scale <= 4:
         raise UserError(f"--scale {scale}: use a factor between 0.05 and 4")
+    if not 0 <= in_flight <= MAX_IN_FLIGHT:
+        raise UserError(f"--in-flight {in_flight}: use 1 to {MAX_IN_FLIGHT} frames, or 0 to let realtime choose")
     check_strength(strength)
     check_amount(stabilize)
     for written, option in ((record, "--record"), (screenshot, "--screenshot")):
@@ -678,7 +741,11 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
             say(message)
 
     engine_notify = notify or notify_once
-    entries = style_entries(styles, fp16=fp16, net=net, on_cpu=runs_on_cpu(device), notify=notify_once, int8=int8)
+    on_cpu = runs_on_cpu(device)
+    entries = style_entries(styles, fp16=fp16, net=net, on_cpu=on_cpu, notify=notify_once, int8=int8)
+    flight = live_flight(entries, on_cpu, in_flight)
+    if flight > 1 and not in_flight:
+        say(f"{flight} frames in flight, one core each (--in-flight 1 for the least latency)")
     sink = None
     if virtual_cam or virtual_device:
         from realtime.virtualcam import VirtualCam
@@ -691,7 +758,9 @@ def run_webcam(styles: list[str], camera: Optional[int] = None, source: Optional
     else:
         cap = capture_mod.open_camera(0 if camera is None else camera, width, height)
     try:
-        style_set = Styles(entries, lambda path: Engine(path, device=device, scale=scale, notify=engine_notify), say)
+        threads = 1 if flight > 1 and on_cpu else None
+        style_set = Styles(entries, lambda path: Engine(path, device=device, scale=scale, notify=engine_notify,
+                                                        threads=threads), say, flight)
         style_set.engine()  # load the first style before the clock starts; errors surface here
     except BaseException:
         cap.stop()

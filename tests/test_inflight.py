@@ -66,3 +66,16 @@ def test_two_engines_write_the_same_video_as_one(tiny_onnx, tmp_path):
     assert len(outputs[1]) == len(outputs[2]) > 100
     worst = max(float(np.abs(a.astype(np.int16) - b).mean()) for a, b in zip(outputs[1], outputs[2]))
     assert worst < 0.5, worst
+
+
+def test_make_room_waits_for_a_free_engine_and_keeps_the_order():
+    """A live source's frame is taken only once an engine is free: make_room emits the oldest frame first."""
+    out = []
+    ordered = Ordered([slow_engine(k) for k in range(2)], lambda item, styled: out.append(item) or True)
+    for k in range(10):
+        assert ordered.make_room()
+        assert sum(f is not None and not f.done() for _, f in ordered._pending) < 2  # an engine is free now
+        assert ordered.push(k, np.full((2, 2, 3), k, np.uint8))
+    assert ordered.flush()
+    ordered.close()
+    assert out == list(range(10))

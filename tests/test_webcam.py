@@ -20,7 +20,9 @@ from realtime import capture as capture_mod
 from realtime.capture import Capture, Frame, LatestFrame
 from realtime.engine import Engine
 from realtime.errors import UserError
-from realtime.webcam import LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, style_entries
+from realtime.inflight import cpu_workers
+from realtime.webcam import (LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, live_flight,
+                             style_entries)
 from realtime.samples import BUNNY
 from tests.helpers import REPO, Result, assert_clean_error, cli, ctrl_c_works
 
@@ -471,6 +473,43 @@ def test_cpu_styles_run_their_lite_networks_and_say_so_once():
     assert len(entries) >= 12 and all(e.path.stem == f"{e.name}-lite" for e in entries)
     assert messages == ["mosaic: running mosaic-lite, the CPU network (--net full for the full one)"]
     assert all(e.path.stem == e.name for e in style_entries(["mosaic"], net="full", on_cpu=True))
+
+
+def test_two_frames_in_flight_show_every_frame_in_order_and_switch_style_between_frames():
+    """Two one-thread engines in flight (the CPU networks' default): each view is its own frame stylised, in
+    order; a style key changes the frames taken after it, never one already in flight."""
+    frames = source_frames(16, (160, 90))
+    entries = [StyleEntry(n, REPO / "models" / f"{n}.onnx") for n in ("mosaic-lite", "candy-lite")]
+    display = ScriptedDisplay({6: "n"})
+    styles = Styles(entries, lambda path: Engine(path, device="cpu", threads=1), flight=2)
+    summary = LiveLoop(ListCapture(frames), styles, display, LiveOptions(overlay=False)).run()
+    assert summary.frames == 16 and len(display.views) == 16 and summary.reason == "end of list"
+    assert all(len(group) == 2 for group in styles.engines.values())
+    reference = {e.name: Engine(e.path, device="cpu", threads=1) for e in entries}
+    shown = []
+    for i, (frame, view) in enumerate(zip(frames, display.views)):
+        same = [name for name, engine in reference.items() if mad(view, engine(frame)) < 0.5]
+        assert len(same) == 1, f"view {i} is not frame {i} stylised by one of the styles"
+        shown.append(same[0])
+    switch = shown.index("candy-lite")
+    assert shown == ["mosaic-lite"] * switch + ["candy-lite"] * (16 - switch)
+    assert switch in (6, 7), "n pressed after the 6th view: the frame in flight then may keep the old style"
+
+
+def test_cpu_networks_run_two_frames_in_flight_and_say_so(tmp_path):
+    lite = [StyleEntry("mosaic", REPO / "models" / "mosaic-lite.onnx")]
+    full = [StyleEntry("mosaic", REPO / "models" / "mosaic.onnx")]
+    assert live_flight(lite, on_cpu=True) == cpu_workers()
+    assert live_flight(full, on_cpu=True) == 1 and live_flight(lite, on_cpu=False) == 1
+    assert live_flight(full, on_cpu=True, asked=3) == 3
+    result = cli("webcam", "--style", "mosaic", "--source", CLIP, "--no-display", "--max-frames", 12,
+                 "--device", "cpu", timeout=300)
+    assert result.code == 0, result.stderr
+    assert "webcam: 12 frames in " in result.stdout
+    if cpu_workers() > 1:
+        assert "2 frames in flight, one core each (--in-flight 1 for the least latency)" in result.stderr
+    result = cli("webcam", "--style", "mosaic", "--source", CLIP, "--no-display", "--in-flight", 9)
+    assert_clean_error(result, "--in-flight 9")
 
 
 # -- the capture thread --------------------------------------------------------------------------------
