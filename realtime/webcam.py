@@ -393,6 +393,7 @@ class Job:
     mirror: bool
     strength: float
     preserve_color: bool
+    taken: float = 0.0  # the loop's clock when the frame was taken: latency is measured from here
 
     def run(self, slot: int) -> np.ndarray:
         """Stylise on engine `slot`: each worker thread owns one slot, so an engine runs one frame at a time."""
@@ -427,16 +428,22 @@ class Summary:
     recordings: list[tuple[Path, int, float]] = field(default_factory=list)
     snapshots: list[Path] = field(default_factory=list)
     dropped: int = 0
+    latency_s: float = 0.0  # summed over the frames: from taking a frame to its result (frames in flight add to it)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def latency_ms(self) -> float:
+        """Mean milliseconds from taking a frame to having its result, ready to show."""
+        return 1000 * self.latency_s / self.frames if self.frames else 0.0
+
     def line(self) -> str:
         device = "/".join(self.devices) or "?"
         providers = ", ".join(self.providers) or "?"
         text = (f"webcam: {self.frames} frames in {self.seconds:.2f} s, {self.fps:.1f} fps mean, "
-                f"device {device} ({providers})")
+                f"{self.latency_ms:.0f} ms a frame from taking to result, device {device} ({providers})")
         if self.dropped:
             text += f", {self.dropped} stale source frames skipped"
         return text + (f"; {self.reason}" if self.reason else "")
@@ -584,7 +591,7 @@ class LiveLoop:
         if self.mirror:
             image = cv2.flip(image, 1)
         return Job(image, tuple(self.styles.engine_set()), self.styles.index, self.styles.current.name,
-                   self.mirror, self.strength, self.preserve_color)
+                   self.mirror, self.strength, self.preserve_color, self.clock())
 
     def process(self, image: np.ndarray) -> Optional[np.ndarray]:
         """One frame, start to end: stylise, record, and return the view to show (None when nothing is shown)."""
@@ -602,6 +609,7 @@ class LiveLoop:
             styled = self.stabilizer(image, styled)
         now = self.clock()
         self.meter.tick(now)
+        self.summary.latency_s += now - job.taken
         if self.recorder is not None:
             self.recorder.write(styled, now)
         if self.options.virtual_cam is not None:

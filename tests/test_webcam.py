@@ -69,7 +69,8 @@ def test_headless_source_processes_every_frame(tiny_onnx):
     assert "fps mean" in line and "CPUExecutionProvider" in line, line
     assert "skipped" not in line, line  # --source with --no-display drops nothing
     fps = float(line.split(" s, ")[1].split(" fps")[0])
-    assert fps > 0
+    latency = float(line.split("fps mean, ")[1].split(" ms a frame")[0])
+    assert fps > 0 and 0 < latency < 1000 * 50 / fps
 
 
 def test_record_has_every_frame_and_stylised_content(tiny_onnx, tmp_path):
