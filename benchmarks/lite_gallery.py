@@ -65,6 +65,11 @@ def main() -> None:
             distill(plain)
         lineage.append(f"{args.plain_steps} steps without the Gram term from {Path(args.init).name if args.init else 'random weights'}")
     lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g} from {Path(settings.init).name if settings.init else 'random weights'}")
+    shipped = REPO / "models" / f"{lite}.json"
+    if ckpt.is_file() and not args.skip_train and shipped.is_file():  # a resumed run: the shipped card's story, then this
+        done = json.loads(ckpt.with_suffix(".json").read_text())["steps"]
+        lineage = json.loads(shipped.read_text()).get("lineage", [])[:] + [
+            f"{args.steps - done} more steps at Gram weight {args.gram_weight:g} (resumed from step {done})"]
     if not args.skip_train:
         ckpt = distill(settings, resume=str(ckpt) if ckpt.is_file() else None)
     card = json.loads(ckpt.with_suffix(".json").read_text())

@@ -3,8 +3,9 @@
 Capture runs on its own thread (realtime.capture) and always hands over the newest frame; inference
 runs with one Engine per style and frame in flight, made the first time a style is shown and then kept:
 on the main thread, or for the CPU networks on a multi-core CPU two frames at once on worker threads
-(realtime.inflight), each frame taken only when an engine is free and shown in order. The window is behind a small `Display` interface so the loop runs headless (`NullDisplay`,
---no-display) and under test with scripted key presses.
+(realtime.inflight), each frame taken only when an engine is free and shown in order. The window is
+behind a small `Display` interface so the loop runs headless (`NullDisplay`, --no-display) and under
+test with scripted key presses.
 
 Hotkeys: n / p (or right / left) next / previous style, 1-9 style by number, m mirror, s side by side with the camera
 image, c or space snapshot PNG, r recording on / off, k keep the camera's colours on / off, [ / ] less / more
@@ -173,9 +174,9 @@ def live_flight(entries: list[StyleEntry], on_cpu: bool, asked: int = 0) -> int:
     """Frames in flight for the live loop; `asked` 0 chooses.
 
     On a CPU of two or more cores the CPU networks (NAME-lite) run as two one-thread sessions fed
-    alternate frames: 21.4 fps against 16.5 for one session on both cores at 640x480, for 90 ms of
-    latency instead of 60 (benchmarks/webcam_flight.py). A full network's frame already takes a fifth of
-    a second there, so it keeps one frame in flight, as does a GPU.
+    alternate frames: the webcam loop at 640x480 ran 19.4 fps against 14.8 for one session on both cores,
+    for 102 ms from taking a frame to its result instead of 67 (benchmarks/webcam_flight.py). A full
+    network's frame already takes a fifth of a second there, so it keeps one frame in flight, as does a GPU.
     """
     if asked:
         return asked
