@@ -692,7 +692,7 @@ def webcam(
     int8: Int8Opt = False,
     in_flight: int = typer.Option(0, "--in-flight", metavar="N",
                                   help="Frames stylised at once: 2 gives about 1.3x the frames per second on a "
-                                       "2-core CPU for 30 ms more latency. 0 chooses: 2 for the CPU networks on a "
+                                       "2-core CPU for about 35 ms more latency. 0 chooses: 2 for the CPU networks on a "
                                        "multi-core CPU, else 1."),
 ) -> None:
     """Stylise a webcam (or a video played as one) live. Keys: n/p style, 1-9 style by number, m mirror,
