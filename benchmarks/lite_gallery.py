@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=160)
     ap.add_argument("--edge-weight", type=float, default=2.0)
     ap.add_argument("--gram-weight", type=float, default=3000.0)
+    ap.add_argument("--gram-tap-weights", default="1,1,1,1", help="relu1_1..relu4_1 in the Gram term")
     ap.add_argument("--plain-steps", type=int, default=0, help="steps without the Gram term first")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--init", default=None, help="a lite4 w12 checkpoint to start from (e.g. another style's)")
@@ -55,7 +56,8 @@ def main() -> None:
     settings = DistillSettings(teacher=str(teacher), data=str(args.shared / "data" / "train"), name=lite,
                                out_dir=str(args.work), steps=args.steps, image_size=args.image_size, arch="lite4",
                                width=12, blocks=4, lr=args.lr, edge_weight=args.edge_weight,
-                               gram_weight=args.gram_weight, init=args.init, device="cpu")
+                               gram_weight=args.gram_weight, init=args.init, device="cpu",
+                               gram_tap_weights=tuple(float(w) for w in args.gram_tap_weights.split(",")))
     ckpt = args.work / f"{lite}.ckpt"
     lineage = []
     if args.plain_steps and not args.skip_train:
@@ -64,12 +66,13 @@ def main() -> None:
         if not Path(settings.init).is_file():
             distill(plain)
         lineage.append(f"{args.plain_steps} steps without the Gram term from {Path(args.init).name if args.init else 'random weights'}")
-    lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g} from {Path(settings.init).name if settings.init else 'random weights'}")
+    taps = "" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}"
+    lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g}{taps} from {Path(settings.init).name if settings.init else 'random weights'}")
     shipped = REPO / "models" / f"{lite}.json"
     if ckpt.is_file() and not args.skip_train and shipped.is_file():  # a resumed run: the shipped card's story, then this
         done = json.loads(ckpt.with_suffix(".json").read_text())["steps"]
         lineage = json.loads(shipped.read_text()).get("lineage", [])[:] + [
-            f"{args.steps - done} more steps at Gram weight {args.gram_weight:g} (resumed from step {done})"]
+            f"{args.steps - done} more steps at Gram weight {args.gram_weight:g}{taps} (resumed from step {done})"]
     if not args.skip_train:
         ckpt = distill(settings, resume=str(ckpt) if ckpt.is_file() else None)
     card = json.loads(ckpt.with_suffix(".json").read_text())

@@ -177,14 +177,14 @@ class StyleStatistic(str, Enum):
     gram_covariance = "gram+covariance"
 
 
-def _tap_weights(text: str) -> tuple[float, ...]:
-    """--style-tap-weights: four non-negative numbers, not all 0."""
+def _tap_weights(text: str, option: str = "--style-tap-weights") -> tuple[float, ...]:
+    """--style-tap-weights, --gram-tap-weights: four non-negative numbers, not all 0."""
     try:
         weights = tuple(float(part) for part in text.split(","))
     except ValueError:
         weights = ()
     if len(weights) != 4 or min(weights) < 0 or sum(weights) <= 0:
-        raise UserError(f"--style-tap-weights {text!r}: give four weights for relu1_1,relu2_1,relu3_1,relu4_1 "
+        raise UserError(f"{option} {text!r}: give four weights for relu1_1,relu2_1,relu3_1,relu4_1 "
                         "such as 1,1,1,4 (none negative, not all 0)")
     return weights
 
@@ -283,6 +283,7 @@ def distill(
     lr: float = typer.Option(2e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
     edge_weight: float = typer.Option(1.0, help="Weight of the image-gradient term beside the pixel L1: keeps strokes and edges sharp."),
     gram_weight: float = typer.Option(0.0, help="Weight of matching the teacher's VGG Gram matrices (its texture: strokes, tiles); needs `realtime weights`, costs about a VGG pass per step."),
+    gram_tap_weights: str = typer.Option("1,1,1,1", help="Say of each tap (relu1_1,relu2_1,relu3_1,relu4_1) in the Gram term, a weighted mean: relu4_1 carries the strokes and tiles, and nearly all of the style loss `evaluate` reports."),
     stability_weight: float = typer.Option(5e-3, help="Weight of the stability term (less flicker); 0 turns it off."),
     init: Optional[str] = typer.Option(None, help="Start from this CPU network (a NAME-lite name or .ckpt of the same --arch, width and blocks), e.g. another style's: fewer steps."),
     resume: ResumeOpt = None,
@@ -302,11 +303,12 @@ def distill(
                         "--blocks not negative")
     if min(edge_weight, gram_weight, stability_weight) < 0:
         raise UserError("--edge-weight, --gram-weight and --stability-weight must not be negative")
+    tap_weights = _tap_weights(gram_tap_weights, "--gram-tap-weights")
     settings = distill_mod.DistillSettings(
         teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
         image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, edge_weight=edge_weight,
-        gram_weight=gram_weight, stability_weight=stability_weight, seed=seed, checkpoint_every=checkpoint_every,
-        device=device.value, init=init)
+        gram_weight=gram_weight, gram_tap_weights=tap_weights, stability_weight=stability_weight, seed=seed,
+        checkpoint_every=checkpoint_every, device=device.value, init=init)
     try:
         ckpt = distill_mod.distill(settings, resume=str(resume) if resume else None)
     except KeyboardInterrupt:

@@ -56,6 +56,7 @@ class DistillSettings:
     lr: float = 2e-3  # cosine-decayed to lr / 20 (train.learning_rate)
     edge_weight: float = 1.0
     gram_weight: float = 0.0
+    gram_tap_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # relu1_1..relu4_1, a weighted mean
     stability_weight: float = 5e-3  # squared 0-255 differences against an L1 of about 5-10: about 10 %
     seed: int = 0
     checkpoint_every: int = 250
@@ -75,17 +76,22 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> dict[str, torc
 
 
 class GramMatch(torch.nn.Module):
-    """Mean over VGG taps of the relative Gram error of the student's output against the teacher's."""
+    """Weighted mean over VGG taps of the relative Gram error of the student's output against the teacher's."""
 
-    def __init__(self, vgg: VGG19Features, taps: list[str]):
+    def __init__(self, vgg: VGG19Features, taps: list[str], weights: tuple[float, ...] | None = None):
         super().__init__()
+        weights = tuple(weights) if weights else (1.0,) * len(taps)
+        if len(weights) != len(taps) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"tap weights {weights}: give {len(taps)} weights, none negative, not all 0")
         self.vgg, self.taps = vgg, taps
+        self.weights = [w / sum(weights) for w in weights]  # a mean: --gram-weight keeps its scale
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = self.vgg(teacher)
         feats = self.vgg(student)
-        return sum(relative_error(gram(feats[t].float()), gram(target[t].float())) for t in self.taps) / len(self.taps)
+        return sum(w * relative_error(gram(feats[t].float()), gram(target[t].float()))
+                   for t, w in zip(self.taps, self.weights) if w > 0)
 
 
 def load_teacher(source: str, device: torch.device) -> tuple[TransformerNet, str]:
@@ -118,7 +124,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     match = None
     if settings.gram_weight > 0:
         vgg, _ = load_features(TRAIN_STYLE, settings.vgg)
-        match = GramMatch(vgg.to(device), TRAIN_STYLE)
+        match = GramMatch(vgg.to(device), TRAIN_STYLE, settings.gram_tap_weights)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
     source = BatchSource(photos, lambda _: settings.image_size, settings.batch_size, settings.seed,
                          workers=4 if device.type == "cuda" else 2)

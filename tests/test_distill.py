@@ -77,6 +77,7 @@ def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
     assert_clean_error(cli("distill", distilled, *common), "lite4")  # a CPU network is no teacher
     assert_clean_error(cli("distill", "mosaic", *common, "--arch", "full"), "--arch")
     assert_clean_error(cli("distill", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
+    assert_clean_error(cli("distill", "mosaic", *common, "--gram-tap-weights", "1,1"), "--gram-tap-weights")
     assert not (tmp_path / "x.ckpt").exists()
 
 
@@ -90,14 +91,14 @@ def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tm
 
     result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite-g", "--out-dir", tmp_path,
                  "--steps", 30, "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 3e-3,
-                 "--edge-weight", 0, "--gram-weight", 1000, "--stability-weight", 0, "--init", distilled,
-                 "--device", "cpu")
+                 "--edge-weight", 0, "--gram-weight", 1000, "--gram-tap-weights", "1,1,1,2", "--stability-weight", 0,
+                 "--init", distilled, "--device", "cpu")
     assert result.code == 0, result.stderr
     card = json.loads((tmp_path / "mosaic-lite-g.json").read_text())
     assert card["recipe"] == "distill-l1-edges-gram-v1" and card["init"] == "mosaic-lite.ckpt"
-    assert card["final_losses"]["gram"] > 0
+    assert card["final_losses"]["gram"] > 0 and card["settings"]["gram_tap_weights"] == [1, 1, 1, 2]
     vgg, _ = load_features(TRAIN_STYLE)
-    match = GramMatch(vgg, TRAIN_STYLE)
+    match = GramMatch(vgg, TRAIN_STYLE, (1, 1, 1, 2))
     photo = images.bgr_to_tensor(images.read_bgr(PHOTOS / "kodim23.jpg")[:192, :192])
     with torch.no_grad():
         target = Engine(resolve("mosaic"), device="cpu")(images.tensor_to_bgr(photo))
