@@ -403,13 +403,15 @@ def test_fps_overlay_and_window_close(two_styles, tmp_path):
     frames = source_frames(8, (320, 180))
     display = ScriptedDisplay(close_after=6)
     loop = LiveLoop(ListCapture(frames), make_styles(two_styles[:1], []), display,
-                    LiveOptions(screenshot=tmp_path / "s.png"), clock=iter(np.arange(0, 100, 0.04)).__next__)
+                    LiveOptions(screenshot=tmp_path / "s.png"),
+                    clock=iter(np.repeat(np.arange(0, 100, 0.04), 2)).__next__)  # two readings a tick: take, show
     summary = loop.run()
     assert summary.frames == 6 and summary.reason == "window closed"
     shot = cv2.imread(str(tmp_path / "s.png"))
     assert np.array_equal(shot, display.views[-1])
     assert not np.array_equal(shot, loop.last_clean)  # the overlay is drawn on the shown frame only
     assert loop.meter.fps == pytest.approx(25.0)  # frames 0.04 s apart on the injected clock
+    assert summary.latency_ms == pytest.approx(40.0)  # the start reading shifts the pairs: shown a tick after taken
 
 
 def test_recording_rate_is_measured_when_frames_can_be_dropped(tmp_path):
