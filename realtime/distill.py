@@ -30,7 +30,7 @@ from realtime.errors import UserError
 from realtime.files import atomic_path, check_distinct, check_writable_dir
 from realtime.photos import BatchSource, find_photos
 from realtime.stability import StabilityLoss
-from realtime.losses import TRAIN_STYLE, gram, relative_error
+from realtime.losses import TRAIN_STYLE, gram, mean_weights, relative_error
 from realtime.train import RunningMean, card_facts, learning_rate, load_start, pick_device, portable_settings
 from realtime.transformer import TransformerNet
 from realtime.vgg import VGG19Features, file_digest, load_features
@@ -80,11 +80,8 @@ class GramMatch(torch.nn.Module):
 
     def __init__(self, vgg: VGG19Features, taps: list[str], weights: tuple[float, ...] | None = None):
         super().__init__()
-        weights = tuple(weights) if weights else (1.0,) * len(taps)
-        if len(weights) != len(taps) or min(weights) < 0 or sum(weights) <= 0:
-            raise ValueError(f"tap weights {weights}: give {len(taps)} weights, none negative, not all 0")
         self.vgg, self.taps = vgg, taps
-        self.weights = [w / sum(weights) for w in weights]  # a mean: --gram-weight keeps its scale
+        self.weights = mean_weights(weights, len(taps))  # --gram-weight keeps its scale
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -53,30 +53,23 @@ class Ordered:
         if self._pool is None:
             return self._emit(item, self._engines[0](frame) if frame is not None else None)
         self._pending.append((item, self._pool.submit(self._run, frame) if frame is not None else None))
-        return self._drain(wait_all=False)
+        return self._drain(keep=len(self._engines))
 
     def make_room(self) -> bool:
         """Emit what is done, waiting until an engine is free, so that a live source's next frame is
         taken only when it can start at once (never aged in a queue). False once `emit` said stop."""
-        if not self._drain(wait_all=False):
-            return False
-        while sum(f is not None for _, f in self._pending) >= len(self._engines):
-            head, future = self._pending.popleft()
-            if not self._emit(head, future.result() if future is not None else None):
-                return False
-            if not self._drain(wait_all=False):
-                return False
-        return True
+        return self._drain(keep=len(self._engines) - 1)
 
     def flush(self) -> bool:
         """Emit everything still queued, waiting for the frames in flight."""
-        return self._drain(wait_all=True)
+        return self._drain(keep=-1)
 
-    def _drain(self, wait_all: bool) -> bool:
+    def _drain(self, keep: int) -> bool:
+        """Emit items in order, waiting on the oldest frame while more than `keep` frames are in flight."""
         while self._pending:
             head, future = self._pending[0]
             in_flight = sum(f is not None for _, f in self._pending)
-            if future is not None and not future.done() and not wait_all and in_flight <= len(self._engines):
+            if future is not None and not future.done() and in_flight <= keep:
                 return True
             self._pending.popleft()
             if not self._emit(head, future.result() if future is not None else None):

@@ -69,6 +69,15 @@ def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((x - target) ** 2).sum(dims).div((target ** 2).sum(dims).clamp_min(1e-12)).mean()
 
 
+def mean_weights(weights, count: int) -> list[float]:
+    """Per-tap weights (None: equal) scaled to sum to 1, so a loss over taps is a weighted mean and its
+    overall weight keeps its scale; `train --style-tap-weights` and `distill --gram-tap-weights` alike."""
+    weights = list(weights) if weights else [1.0] * count
+    if len(weights) != count or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"tap weights {weights}: give {count} weights, none negative, not all 0")
+    return [w / sum(weights) for w in weights]
+
+
 class PerceptualLoss(torch.nn.Module):
     """Style, content and TV losses against one style image, through a frozen VGG19.
 
@@ -94,10 +103,7 @@ class PerceptualLoss(torch.nn.Module):
         super().__init__()
         if statistic not in self.STATISTICS:
             raise ValueError(f"style statistic {statistic!r}: use one of {', '.join(self.STATISTICS)}")
-        tap_weights = list(tap_weights) if tap_weights else [1.0] * len(style_taps)
-        if len(tap_weights) != len(style_taps) or min(tap_weights) < 0 or sum(tap_weights) <= 0:
-            raise ValueError(f"tap weights {tap_weights}: give {len(style_taps)} weights, none negative, not all 0")
-        self.tap_weights = [w / sum(tap_weights) for w in tap_weights]  # a weighted mean: --style-weight keeps its scale
+        self.tap_weights = mean_weights(tap_weights, len(style_taps))  # --style-weight keeps its scale
         self.vgg = vgg
         self.relative = relative
         self.statistic = statistic
