@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
     ap.add_argument("--judge-only", action="store_true", help="only judge models/NAME.onnx")
     ap.add_argument("--photos", type=int, default=24, help="how many Kodak photos to judge on (VGG19 at 512 px costs about a minute each here)")
+    ap.add_argument("--lineage", default=None, help="how this run started, appended to the shipped card's lineage (e.g. 'udnie: 1,500 steps at style weight 1.7 from there, session 9')")
     args = ap.parse_args()
 
     name, shared = args.style, args.shared
@@ -87,9 +88,13 @@ def command_line(command: str, source: str, settings_type: type, settings: dict)
     for field in fields(settings_type):
         value = settings.get(field.name)
         if field.name not in NOT_RECIPE and value is not None:
+            flag = field.name.replace('_', '-')
+            if isinstance(value, bool):
+                flags.append(f"--{flag}" if value else f"--no-{flag}")
+                continue
             if isinstance(value, (list, tuple)):
                 value = ",".join(f"{v:g}" for v in value)
-            flags.append(f"--{field.name.replace('_', '-')} {value}")
+            flags.append(f"--{flag} {value}")
     return " ".join(flags)
 
 
@@ -100,9 +105,21 @@ def train_and_export(args, settings: TrainSettings, ckpt: Path, out: Path) -> di
     card = json.loads(ckpt.with_suffix(".json").read_text())
     card.update(style_credit(shared, name))
     card["training_command"] = command_line("train", "style_image", TrainSettings, card["settings"])
+    if args.lineage:
+        card["lineage"] = grown_lineage(REPO / "models" / f"{name}.json", args.lineage)
     export(ckpt, out)
     (REPO / "models" / f"{name}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
     return card
+
+
+THIS_CARD = " (this card's settings)"
+
+
+def grown_lineage(shipped: Path, step: str) -> list[str]:
+    """The shipped card's lineage with `step` as its newest entry: a retrained style keeps the history of
+    the networks it started from, and only the newest entry carries this card's settings."""
+    old = json.loads(shipped.read_text()).get("lineage", []) if shipped.is_file() else []
+    return [entry.replace(THIS_CARD, "") for entry in old] + [step.removesuffix(THIS_CARD) + THIS_CARD]
 
 
 def judged_photos(shared: Path, count: int) -> list[Path]:

@@ -24,8 +24,10 @@ import onnxruntime as ort
 import torch
 
 from gallery import command_line, judged_photos, style_credit  # benchmarks/gallery.py, beside this script
-from realtime import evaluate as ev, images
-from realtime.distill import DistillSettings, distill
+from realtime import checkpoint, colourmap, evaluate as ev, images
+from realtime.distill import COLOUR_PHOTOS, DistillSettings, distill, load_teacher
+from realtime.photos import find_photos
+from realtime.transformer import TransformerNet
 from realtime.engine import Engine
 from realtime.export import export
 
@@ -48,11 +50,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: its default); two runs side by side: 1 each")
     ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
     ap.add_argument("--photos", type=int, default=24)
+    ap.add_argument("--colour-only", action="store_true",
+                    help="no training: fold the colour map (realtime.colourmap) into the shipped NAME-lite (or --init's "
+                         "checkpoint) and ship and judge it")
+    ap.add_argument("--lineage", action="append", default=[],
+                    help="with --colour-only and --init: how that checkpoint was made, appended to the shipped card's lineage")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     name, lite = args.style, f"{args.style}-lite"
     teacher = REPO / "models" / f"{name}.onnx"
+    if args.colour_only:
+        out, card = colour_match(name, args.shared, args.work, args.init, args.lineage)
+        judge(name, args.shared, teacher, out, card, args.photos)
+        return
     settings = DistillSettings(teacher=str(teacher), data=str(args.shared / "data" / "train"), name=lite,
                                out_dir=str(args.work), steps=args.steps, image_size=args.image_size, arch="lite4",
                                width=12, blocks=4, lr=args.lr, edge_weight=args.edge_weight,
@@ -84,6 +95,40 @@ def main() -> None:
     export(ckpt, out)
     (REPO / "models" / f"{lite}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
     judge(name, args.shared, teacher, out, card, args.photos)
+
+
+def colour_match(name: str, shared: Path, work: Path, source: str | None, made: list[str]) -> tuple[Path, dict]:
+    """Fold the colour map into the shipped models/NAME-lite.onnx (or the checkpoint `source`, made as the
+    `made` lines say), as `realtime distill` now ends, and ship it."""
+    lite, teacher = REPO / "models" / f"{name}-lite.onnx", REPO / "models" / f"{name}.onnx"
+    state, (arch, width, blocks) = checkpoint.initial_weights(source or str(lite))
+    net = TransformerNet(width, blocks, arch)
+    net.load_state_dict(state)
+    shipped = json.loads(lite.with_suffix(".json").read_text())
+    card = json.loads(Path(source).with_suffix(".json").read_text()) if source else shipped
+    card.update(style_credit(shared, name))
+    card["lineage"] = shipped.get("lineage", []) + made
+    teacher_net, sha = load_teacher(str(teacher), torch.device("cpu"))
+    if sha != card.get("teacher_sha256"):
+        raise SystemExit(f"{lite.name} copies another {name} than models/{teacher.name}: distil it again instead")
+    photos = find_photos(shared / "data" / "train")
+    cmap = colourmap.fit(net.eval(), teacher_net, photos[:: len(photos) // COLOUR_PHOTOS][:COLOUR_PHOTOS])
+    if not cmap.worth_folding:
+        raise SystemExit(f"the colour map would cost {cmap.psnr_before - cmap.psnr_after:.1f} dB of likeness: not folded")
+    colourmap.fold(net, cmap)
+    card["colour_map"] = cmap.card()
+    card["settings"]["colour_match"] = True
+    card["distill_command"] = command_line("distill", "teacher", DistillSettings, card["settings"])
+    card["lineage"] += [
+        f"colour map (realtime.colourmap) fitted on {cmap.photos} training photos and folded in, session 9"]
+    work.mkdir(parents=True, exist_ok=True)
+    ckpt = work / f"{name}-lite-colour.ckpt"
+    checkpoint.save(ckpt, net, None, card["steps"], card["settings"], card.get("final_losses"))
+    card_path = ckpt.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=2))
+    export(ckpt, lite, card_path=card_path)
+    lite.with_suffix(".json").write_text(json.dumps({**card, "file": lite.name, "opset": 17}, indent=2))
+    return lite, card
 
 
 def judge(name: str, shared: Path, teacher: Path, lite: Path, card: dict, count: int) -> None:

@@ -285,6 +285,7 @@ def distill(
     gram_weight: float = typer.Option(0.0, help="Weight of matching the teacher's VGG Gram matrices (its texture: strokes, tiles); needs `realtime weights`, costs about a VGG pass per step."),
     gram_tap_weights: str = typer.Option("1,1,1,1", help="Say of each tap (relu1_1,relu2_1,relu3_1,relu4_1) in the Gram term, a weighted mean: relu4_1 carries the strokes and tiles, and nearly all of the style loss `evaluate` reports."),
     stability_weight: float = typer.Option(5e-3, help="Weight of the stability term (less flicker); 0 turns it off."),
+    colour_match: bool = typer.Option(True, help="At the end, fold a colour map into the network that gives it the teacher's colour spread (a pixel loss leaves it slightly greyer)."),
     init: Optional[str] = typer.Option(None, help="Start from this CPU network (a NAME-lite name or .ckpt of the same --arch, width and blocks), e.g. another style's: fewer steps."),
     resume: ResumeOpt = None,
     seed: SeedOpt = 0,
@@ -308,7 +309,7 @@ def distill(
         teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
         image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, edge_weight=edge_weight,
         gram_weight=gram_weight, gram_tap_weights=tap_weights, stability_weight=stability_weight, seed=seed,
-        checkpoint_every=checkpoint_every, device=device.value, init=init)
+        checkpoint_every=checkpoint_every, device=device.value, init=init, colour_match=colour_match)
     try:
         ckpt = distill_mod.distill(settings, resume=str(resume) if resume else None)
     except KeyboardInterrupt:

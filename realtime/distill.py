@@ -11,6 +11,10 @@ moved copy, as in `train`. With a Gram weight, also the relative error of the st
 matrices against the teacher's output's, per photo: a pixel loss averages the texture a small network
 cannot place exactly into a soft blur, while matching the Gram keeps the teacher's strokes and tiles,
 which is what the style loss (and the eye) judges.
+
+At the end, the student's colours are matched to the teacher's by a linear map folded into its last
+layers (`realtime.colourmap`): a pixel loss leaves a small network's colours slightly greyer, and the
+style loss reads that as a weaker style.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import TextColumn
 
-from realtime import checkpoint, progress
+from realtime import checkpoint, colourmap, progress
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_distinct, check_writable_dir
 from realtime.photos import BatchSource, find_photos
@@ -63,6 +67,10 @@ class DistillSettings:
     device: str = "auto"
     init: str | None = None  # a CPU network (e.g. another style's NAME-lite) to start from
     vgg: str | None = None
+    colour_match: bool = True  # fold a colour map onto the teacher's colours into the finished network
+
+
+COLOUR_PHOTOS = 48  # training photos the colour map is fitted on, spread over the folder
 
 
 def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,13 +134,15 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     source = BatchSource(photos, lambda _: settings.image_size, settings.batch_size, settings.seed,
                          workers=4 if device.type == "cuda" else 2)
     config, mean, losses = asdict(settings), RunningMean(), {}
-    t0, interrupted = time.time(), False
+    t0, interrupted, colour = time.time(), False, None
 
     def write() -> None:
         checkpoint.save(ckpt_path, model, optimizer, step, config, losses)
+        card = _card(settings, teacher_sha, step, losses, time.time() - t0, device, interrupted)
+        if colour is not None:
+            card["colour_map"] = colour.card()
         with atomic_path(ckpt_path.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(_card(settings, teacher_sha, step, losses, time.time() - t0, device,
-                                            interrupted), indent=2))
+            tmp.write_text(json.dumps(card, indent=2))
 
     bar = progress.bar(TextColumn("{task.fields[losses]}"))
     log_every = max(1, settings.steps // 20)
@@ -185,6 +195,18 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
         raise
     finally:
         source.close()
+    if settings.colour_match:
+        fitted = photos[:: max(1, len(photos) // COLOUR_PHOTOS)][:COLOUR_PHOTOS]
+        progress.STDERR.print(f"matching {settings.name}'s colours to the teacher's on {len(fitted)} training photos",
+                              highlight=False)
+        model.eval()
+        colour = colourmap.fit(model, teacher, fitted, device=device)
+        if colour.worth_folding:
+            colourmap.fold(model, colour)
+        else:
+            progress.STDERR.print(f"colour match left out: it would cost {colour.psnr_before - colour.psnr_after:.1f} dB "
+                                  f"of likeness to the teacher ({colour.psnr_before:.1f} dB now); the copy is not "
+                                  f"close enough yet (more --steps)", highlight=False)
     write()
     return ckpt_path
 

@@ -33,18 +33,23 @@ def distilled(tmp_path_factory):
     result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite", "--out-dir", out, "--steps", 60,
                  "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 5e-3, "--device", "cpu")
     assert result.code == 0, result.stderr
+    assert "colour match left out" in result.stderr
     return out / "mosaic-lite.ckpt"
 
 
 def test_distilled_network_copies_its_teacher_and_says_which(distilled, tmp_path):
     """After 60 steps the student is far closer to the teacher than at the start; the card names the teacher
-    by file name and hash; the export runs in the engine at an odd size."""
+    by file name and hash, and the colour map it fitted and why it left it out; the export runs in the engine
+    at an odd size."""
     from realtime import checkpoint
 
     card = json.loads(distilled.with_suffix(".json").read_text())
     assert card["arch"] == "lite4" and card["teacher"] == "mosaic" and card["steps"] == 60
     assert card["teacher_sha256"] == hashlib.sha256(resolve("mosaic").read_bytes()).hexdigest()
     assert card["final_losses"]["stab"] > 0 and "/" not in json.dumps(card["settings"])
+    colour = card["colour_map"]  # fitted on the 8 photos, and left out: 60 steps make no close copy
+    assert colour["photos"] == 8 and np.array(colour["matrix"]).shape == (3, 3)
+    assert colour["folded"] is False and colour["psnr_after"] < colour["psnr_before"] - 0.5
     student, _ = checkpoint.load_model(distilled)
     torch.manual_seed(0)
     untrained = TransformerNet(8, 2, "lite4").eval()
@@ -83,7 +88,8 @@ def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
 
 def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tmp_path, vgg_weights):
     """--init continues from the distilled student; with a Gram weight its VGG Gram matrices on an unseen
-    photo move towards the teacher's output's, and the card says which recipe and start it had."""
+    photo move towards the teacher's output's (the Gram term alone: no colour match), and the card says which
+    recipe and start it had."""
     from realtime import checkpoint
     from realtime.distill import GramMatch
     from realtime.losses import TRAIN_STYLE
@@ -92,9 +98,10 @@ def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tm
     result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite-g", "--out-dir", tmp_path,
                  "--steps", 30, "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 3e-3,
                  "--edge-weight", 0, "--gram-weight", 1000, "--gram-tap-weights", "1,1,1,2", "--stability-weight", 0,
-                 "--init", distilled, "--device", "cpu")
+                 "--init", distilled, "--no-colour-match", "--device", "cpu")
     assert result.code == 0, result.stderr
     card = json.loads((tmp_path / "mosaic-lite-g.json").read_text())
+    assert "colour_map" not in card and card["settings"]["colour_match"] is False
     assert card["recipe"] == "distill-l1-edges-gram-v1" and card["init"] == "mosaic-lite.ckpt"
     assert card["final_losses"]["gram"] > 0 and card["settings"]["gram_tap_weights"] == [1, 1, 1, 2]
     vgg, _ = load_features(TRAIN_STYLE)
