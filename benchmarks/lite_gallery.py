@@ -25,7 +25,7 @@ import torch
 
 from gallery import command_line, judged_photos, style_credit  # benchmarks/gallery.py, beside this script
 from realtime import checkpoint, colourmap, evaluate as ev, images
-from realtime.distill import COLOUR_PHOTOS, DistillSettings, distill, load_teacher
+from realtime.distill import DistillSettings, distill, load_teacher
 from realtime.photos import find_photos
 from realtime.transformer import TransformerNet
 from realtime.engine import Engine
@@ -112,7 +112,7 @@ def colour_match(name: str, shared: Path, work: Path, source: str | None, made: 
     if sha != card.get("teacher_sha256"):
         raise SystemExit(f"{lite.name} copies another {name} than models/{teacher.name}: distil it again instead")
     photos = find_photos(shared / "data" / "train")
-    cmap = colourmap.fit(net.eval(), teacher_net, photos[:: len(photos) // COLOUR_PHOTOS][:COLOUR_PHOTOS])
+    cmap = colourmap.fit(net.eval(), teacher_net, colourmap.fitting_photos(photos))
     if not cmap.worth_folding:
         raise SystemExit(f"the colour map would cost {cmap.psnr_before - cmap.psnr_after:.1f} dB of likeness: not folded")
     colourmap.fold(net, cmap)

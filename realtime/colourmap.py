@@ -28,6 +28,7 @@ from realtime import images
 from realtime.transformer import TransformerNet
 
 MAX_PSNR_COST = 0.5
+FIT_PHOTOS = 48  # training photos a map is fitted on, spread over the folder
 Net = Callable[[torch.Tensor], torch.Tensor]  # RGB NCHW 0-255 -> same
 
 
@@ -69,6 +70,11 @@ def transport(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.nd
     cs_inv_half = np.linalg.inv(cs_half)
     matrix = cs_inv_half @ _sqrtm(cs_half @ ct @ cs_half) @ cs_inv_half
     return matrix, mu_t - matrix @ mu_s
+
+
+def fitting_photos(photos: list[Path]) -> list[Path]:
+    """FIT_PHOTOS of `photos`, spread evenly (all of them when there are fewer)."""
+    return photos[:: max(1, len(photos) // FIT_PHOTOS)][:FIT_PHOTOS]
 
 
 @torch.no_grad()

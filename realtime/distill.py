@@ -70,9 +70,6 @@ class DistillSettings:
     colour_match: bool = True  # fold a colour map onto the teacher's colours into the finished network
 
 
-COLOUR_PHOTOS = 48  # training photos the colour map is fitted on, spread over the folder
-
-
 def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
 
@@ -196,7 +193,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     finally:
         source.close()
     if settings.colour_match:
-        fitted = photos[:: max(1, len(photos) // COLOUR_PHOTOS)][:COLOUR_PHOTOS]
+        fitted = colourmap.fitting_photos(photos)
         progress.STDERR.print(f"matching {settings.name}'s colours to the teacher's on {len(fitted)} training photos",
                               highlight=False)
         model.eval()
