@@ -119,7 +119,7 @@ def grown_lineage(shipped: Path, step: str) -> list[str]:
     """The shipped card's lineage with `step` as its newest entry: a retrained style keeps the history of
     the networks it started from, and only the newest entry carries this card's settings."""
     old = json.loads(shipped.read_text()).get("lineage", []) if shipped.is_file() else []
-    return [entry.replace(THIS_CARD, "") for entry in old] + [step.removesuffix(THIS_CARD) + THIS_CARD]
+    return [entry.replace(THIS_CARD, "") for entry in old] + [step.replace(THIS_CARD, "") + THIS_CARD]
 
 
 def judged_photos(shared: Path, count: int) -> list[Path]:
