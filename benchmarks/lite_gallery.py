@@ -27,7 +27,6 @@ from gallery import command_line, judged_photos, style_credit  # benchmarks/gall
 from realtime import checkpoint, colourmap, evaluate as ev, images
 from realtime.distill import DistillSettings, distill, load_teacher
 from realtime.photos import find_photos
-from realtime.transformer import TransformerNet
 from realtime.engine import Engine
 from realtime.export import export
 
@@ -101,9 +100,7 @@ def colour_match(name: str, shared: Path, work: Path, source: str | None, made: 
     """Fold the colour map into the shipped models/NAME-lite.onnx (or the checkpoint `source`, made as the
     `made` lines say), as `realtime distill` now ends, and ship it."""
     lite, teacher = REPO / "models" / f"{name}-lite.onnx", REPO / "models" / f"{name}.onnx"
-    state, (arch, width, blocks) = checkpoint.initial_weights(source or str(lite))
-    net = TransformerNet(width, blocks, arch)
-    net.load_state_dict(state)
+    net = checkpoint.network(source or str(lite))
     shipped = json.loads(lite.with_suffix(".json").read_text())
     card = json.loads(Path(source).with_suffix(".json").read_text()) if source else shipped
     card.update(style_credit(shared, name))
@@ -112,7 +109,7 @@ def colour_match(name: str, shared: Path, work: Path, source: str | None, made: 
     if sha != card.get("teacher_sha256"):
         raise SystemExit(f"{lite.name} copies another {name} than models/{teacher.name}: distil it again instead")
     photos = find_photos(shared / "data" / "train")
-    cmap = colourmap.fit(net.eval(), teacher_net, colourmap.fitting_photos(photos))
+    cmap = colourmap.fit(net, teacher_net, colourmap.fitting_photos(photos))
     if not cmap.worth_folding:
         raise SystemExit(f"the colour map would cost {cmap.psnr_before - cmap.psnr_after:.1f} dB of likeness: not folded")
     colourmap.fold(net, cmap)

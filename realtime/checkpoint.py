@@ -78,6 +78,14 @@ def initial_weights(source: str) -> tuple[dict[str, torch.Tensor], tuple[str, in
     return _weights_from_onnx(onnx_path)
 
 
+def network(source: str) -> TransformerNet:
+    """The network a .ckpt, a realtime .onnx or a style name holds, built and loaded, in eval mode."""
+    state, (arch, width, blocks) = initial_weights(source)
+    net = TransformerNet(width, blocks, arch)
+    net.load_state_dict(state)
+    return net.eval()
+
+
 def _weights_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], tuple[str, int, int]]:
     import onnx
     from onnx import numpy_helper

@@ -98,15 +98,13 @@ class GramMatch(torch.nn.Module):
 
 def load_teacher(source: str, device: torch.device) -> tuple[TransformerNet, str]:
     """The teacher network in eval mode and the sha256 of its file (the card says what it copied)."""
-    state, (arch, width, blocks) = checkpoint.initial_weights(source)
-    if arch != "full":
-        raise UserError(f"--teacher {source}: that is a {arch} network; distil from a full style network")
-    net = TransformerNet(width, blocks, arch)
-    net.load_state_dict(state)
+    net = checkpoint.network(source)
+    if net.arch != "full":
+        raise UserError(f"--teacher {source}: that is a {net.arch} network; distil from a full style network")
     from realtime import zoo
 
     path = Path(source) if Path(source).suffix in (".ckpt", ".onnx") else zoo.resolve(source)
-    return net.eval().to(device), file_digest(path, "sha256")
+    return net.to(device), file_digest(path, "sha256")
 
 
 def distill(settings: DistillSettings, resume: str | None = None) -> Path:

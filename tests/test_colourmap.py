@@ -9,7 +9,6 @@ import torch
 from realtime import checkpoint, colourmap, evaluate as ev, images
 from realtime.colourmap import ColourMap
 from realtime.transformer import TransformerNet
-from realtime.zoo import resolve
 from tests.conftest import PHOTOS
 
 GREYER = 0.7 * np.eye(3) + 0.1  # keeps grey, pulls every colour 30 % of the way to it (symmetric, positive)
@@ -17,13 +16,6 @@ GREYER = 0.7 * np.eye(3) + 0.1  # keeps grey, pulls every colour 30 % of the way
 
 def photo_colours(name: str) -> np.ndarray:
     return images.read_bgr(PHOTOS / name)[..., ::-1].reshape(-1, 3).astype(np.float64)
-
-
-def net_of(name: str) -> TransformerNet:
-    state, (arch, width, blocks) = checkpoint.initial_weights(str(resolve(name)))
-    net = TransformerNet(width, blocks, arch)
-    net.load_state_dict(state)
-    return net.eval()
 
 
 def test_transport_undoes_a_greying_and_matches_any_spread():
@@ -56,7 +48,7 @@ def test_folding_draws_the_map_of_what_the_network_drew(arch):
 def test_a_greyed_copy_gets_its_teachers_colours_back():
     """The shipped candy-lite, greyed, then matched to its teacher on seven photos: on the eighth, unseen,
     its colourfulness is back near the teacher's, and its pixels nearer too."""
-    student, teacher = net_of("candy-lite"), net_of("candy")
+    student, teacher = checkpoint.network("candy-lite"), checkpoint.network("candy")
     colourmap.fold(student, ColourMap(GREYER, np.zeros(3), 1))
     photos = sorted(PHOTOS.glob("*.jpg"))
     held_out = images.read_bgr(photos[-1])

@@ -139,8 +139,8 @@ MARGIN = 32
 # Grey levels per row below which a border band counts as flat. The smeared band that held a mosaic back
 # replaced 17-24 (caught at 8 as at 5: test_the_border_check_sees_a_smeared_band). At 5, faint lead lines
 # (5-6 levels a row) that the retrained mosaic and its copies draw in a flat sky in the whole frame, but not
-# within 4 px of a crop's edge, read as a smear: the teacher at 0.064, two copies at 0.039 and 0.040 (traffic.mp4, left, --scale
-# 0.37), with no band to be seen when the two crops are put side by side at 4x.
+# within 4 px of a crop's edge, read as a smear: the teacher at 0.064, two copies at 0.039 and 0.040
+# (traffic.mp4, left, --scale 0.37), with no band to be seen when the two crops are put side by side at 4x.
 TEXTURED = 8.0
 
 

@@ -83,12 +83,9 @@ def test_init_reads_a_shipped_style_back_exactly():
     import onnxruntime as ort
 
     from realtime import zoo
-    from realtime.checkpoint import initial_weights
-    from realtime.transformer import TransformerNet
+    from realtime.checkpoint import network
 
-    state, (arch, width, blocks) = initial_weights("mosaic")
-    net = TransformerNet(width, blocks, arch).eval()
-    net.load_state_dict(state)
+    net = network("mosaic")
     x = torch.from_numpy(np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32))
     with torch.no_grad():
         ours = net(x).clamp(0, 255).numpy()  # the export adds the final clip
