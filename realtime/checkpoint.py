@@ -60,10 +60,10 @@ def load_model(path: Path | str) -> tuple[TransformerNet, dict[str, Any]]:
     return model.eval(), payload
 
 
-def initial_weights(source: str) -> tuple[dict[str, torch.Tensor], tuple[str, int, int]]:
+def initial_weights(source: str, option: str = "--init") -> tuple[dict[str, torch.Tensor], tuple[str, int, int]]:
     """Weights to fine-tune from (`train --init`): a .ckpt, an .onnx that realtime exported, or a style name.
 
-    Returns the state dict and the network's (arch, width, blocks).
+    Returns the state dict and the network's (arch, width, blocks). `option` names the source in errors.
     """
     path = Path(source)
     if path.suffix == ".ckpt":
@@ -73,14 +73,14 @@ def initial_weights(source: str) -> tuple[dict[str, torch.Tensor], tuple[str, in
 
     try:
         onnx_path = path if path.suffix == ".onnx" else zoo.resolve(source)
-    except UserError as exc:  # zoo speaks of --style; here the option is --init
-        raise UserError(str(exc).replace("--style", "--init", 1)) from None
+    except UserError as exc:  # zoo speaks of --style; here the source came through `option`
+        raise UserError(str(exc).replace("--style", option, 1)) from None
     return _weights_from_onnx(onnx_path)
 
 
-def network(source: str) -> TransformerNet:
+def network(source: str, option: str = "--init") -> TransformerNet:
     """The network a .ckpt, a realtime .onnx or a style name holds, built and loaded, in eval mode."""
-    state, (arch, width, blocks) = initial_weights(source)
+    state, (arch, width, blocks) = initial_weights(source, option)
     net = TransformerNet(width, blocks, arch)
     net.load_state_dict(state)
     return net.eval()

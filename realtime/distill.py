@@ -98,9 +98,9 @@ class GramMatch(torch.nn.Module):
 
 def load_teacher(source: str, device: torch.device) -> tuple[TransformerNet, str]:
     """The teacher network in eval mode and the sha256 of its file (the card says what it copied)."""
-    net = checkpoint.network(source)
+    net = checkpoint.network(source, "TEACHER")
     if net.arch != "full":
-        raise UserError(f"--teacher {source}: that is a {net.arch} network; distil from a full style network")
+        raise UserError(f"TEACHER {source}: that is a {net.arch} network; distil from a full style network")
     from realtime import zoo
 
     path = Path(source) if Path(source).suffix in (".ckpt", ".onnx") else zoo.resolve(source)

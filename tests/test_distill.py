@@ -78,7 +78,7 @@ def test_evaluate_reports_likeness_to_the_teacher(distilled, tmp_path, vgg_weigh
 
 def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
     common = ("--data", PHOTOS, "--name", "x", "--out-dir", tmp_path, "--steps", 1, "--device", "cpu")
-    assert_clean_error(cli("distill", "no_such_style", *common), "no_such_style")
+    assert_clean_error(cli("distill", "no_such_style", *common), "TEACHER no_such_style")
     assert_clean_error(cli("distill", distilled, *common), "lite4")  # a CPU network is no teacher
     assert_clean_error(cli("distill", "mosaic", *common, "--arch", "full"), "--arch")
     assert_clean_error(cli("distill", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
