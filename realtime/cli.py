@@ -212,7 +212,7 @@ def train(
     precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) whichever of bf16 and fp32 is faster, timed at the start; else fp32."),
     init: Optional[str] = typer.Option(None, help="Fine-tune from a network: a shipped style's name, a .ckpt, or an .onnx from `realtime export`. A new style in a few hundred steps."),
     arch: Arch = typer.Option(Arch.full, help="full: Johnson's net (GPUs); lite: the CPU net, about 40x fewer multiply-adds."),
-    width: Optional[int] = typer.Option(None, help="Channels of the first layer (default 16, the width jcjohnson ships; Johnson's paper used 32, 4x the work)."),
+    width: Optional[int] = typer.Option(None, help="Channels of the first layer (default 16, the width jcjohnson ships; Johnson's paper used 32, 4x the work). With --init, a whole multiple of its width widens that network: it starts out drawing the same pictures."),
     blocks: Optional[int] = typer.Option(None, help="Residual blocks (default: 5 full, 4 lite)."),
     stability_weight: float = typer.Option(5e-4, help="Weight of the stability term (Gupta et al. 2017, squared 0-255 differences), trained in the finish: less flicker for a few % more style loss; 0 turns it off."),
     resume: ResumeOpt = None,

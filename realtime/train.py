@@ -28,6 +28,7 @@ from realtime.photos import BatchSource, find_photos
 from realtime.precision import autocast, cpu_model, pick_precision
 from realtime.stability import StabilityLoss
 from realtime.transformer import TransformerNet
+from realtime.widen import widen
 from realtime.vgg import file_digest, load_features
 
 KINDS = {
@@ -217,9 +218,16 @@ def load_start(model: TransformerNet, optimizer: torch.optim.Optimizer, resume: 
         (state, got), source = checkpoint.initial_weights(init), init
     else:
         return 0, {}
-    if tuple(got) != want:
+    if not resume and got[0] == want[0] and got[2] == want[2] and want[1] > got[1] and want[1] % got[1] == 0:
+        # A wider network from a trained narrow one: the same pictures at first, more capacity to improve.
+        narrow = TransformerNet(int(got[1]), int(got[2]), str(got[0]))
+        narrow.load_state_dict(state)
+        state = widen(narrow, model.width).state_dict()
+        progress.STDERR.print(f"{source}: widened from {got[1]} to {model.width} channels (draws the same pictures "
+                              f"to start with; about {(model.width // got[1]) ** 2}x the work per frame)")
+    elif tuple(got) != want:
         raise UserError(f"{source}: that network is arch {got[0]}, width {got[1]}, {got[2]} blocks; "
-                        f"match it with --arch, --width and --blocks")
+                        f"match it with --arch and --blocks, and --width (or a whole multiple of it, to widen)")
     model.load_state_dict(state)
     if resume:
         if payload["optimizer"]:
