@@ -200,6 +200,7 @@ def train(
     image_size: int = typer.Option(256, help="Crop size of the finish (the last --finish-fraction of the steps)."),
     small_size: Optional[int] = typer.Option(None, help="Crop size before the finish (default 128, or --image-size if smaller): a quarter of the pixels of 256, about 4x faster steps; 0: --image-size throughout."),
     finish_fraction: float = typer.Option(0.1, help="Share of the steps at --image-size; the stability term is trained there."),
+    photo_size: int = typer.Option(0, help="Short side the training photos are scaled to before a crop is cut: 0 squeezes most of each photo into the crop; 320-480 shows the network things at the size they have in a webcam frame or a 512-px still, so a small crop is a window, not a thumbnail."),
     style_size: int = typer.Option(512, help="Long side the style image is scaled to: sets the size of strokes and tiles (about the same in a photo of that size)."),
     style_weight: float = typer.Option(5.0, help="Weight of the style loss against the content loss (both relative errors): higher, more style; the shipped styles use 5, and 20-40 washed the photo out."),
     content_weight: float = typer.Option(1.0, help="Weight of the relu2_2 content loss."),
@@ -243,6 +244,8 @@ def train(
         small_size = min(128, image_size)
     if small_size and not 32 <= small_size <= image_size:
         raise UserError(f"--small-size {small_size}: use 0 (off) or 32 up to --image-size ({image_size})")
+    if photo_size < 0:
+        raise UserError(f"--photo-size {photo_size}: use 0 (the crop size) or a short side in pixels such as 384")
     if not 0 <= finish_fraction <= 1:
         raise UserError(f"--finish-fraction {finish_fraction}: use a share between 0 and 1")
     if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight, colour_weight) < 0:
@@ -254,7 +257,7 @@ def train(
         raise UserError("--init starts a new run from a network's weights, --resume continues a run: give one")
     settings = train_mod.TrainSettings(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
-        batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction,
+        batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction, photo_size=photo_size,
         style_size=style_size, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr,
         style_statistic=style_statistic.value, colour_weight=colour_weight, style_tap_weights=tap_weights,
         warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,

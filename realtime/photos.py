@@ -36,10 +36,11 @@ def find_photos(folder: Path) -> list[Path]:
     return photos
 
 
-def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Scale the short side to between `size` and 1.25x `size`, then a random square crop and flip."""
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator, photo_size: int = 0) -> np.ndarray:
+    """Scale the short side to between `photo_size` (at least `size`) and 1.25x that, then a random square
+    crop of `size` and a flip. photo_size 0: the crop shows most of the photo."""
     h, w = image.shape[:2]
-    short = size * rng.uniform(1.0, 1.25)
+    short = max(size, photo_size) * rng.uniform(1.0, 1.25)
     scale = short / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -58,8 +59,9 @@ class BatchSource:
     """
 
     def __init__(self, photos: list[Path], crop_size: Callable[[int], int], batch_size: int, seed: int,
-                 rank: int = 0, prefetch: int = 4, workers: int = 4):
+                 rank: int = 0, prefetch: int = 4, workers: int = 4, photo_size: int = 0):
         self.photos = photos
+        self.photo_size = photo_size
         self.crop_size = crop_size
         self.batch_size = batch_size
         self.seed = seed
@@ -88,7 +90,7 @@ class BatchSource:
                 if len(self._bad) == len(self.photos):
                     raise UserError("none of the training photos could be decoded; check --data")
                 continue
-            crops.append(random_crop(image, self.crop_size(step), rng)[:, :, ::-1])  # BGR -> RGB
+            crops.append(random_crop(image, self.crop_size(step), rng, self.photo_size)[:, :, ::-1])  # BGR -> RGB
         return torch.from_numpy(np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2)))
 
     def batch(self, step: int) -> torch.Tensor:

@@ -51,6 +51,7 @@ class TrainSettings:
     image_size: int = 256
     small_size: int | None = 128  # crops for all but the finish; None: image_size throughout
     finish_fraction: float = 0.1  # the last steps, at image_size
+    photo_size: int = 0  # short side photos are scaled to before cropping; 0: the crop size (whole scenes)
     style_size: int = 512
     style_weight: float = 5.0  # relative losses; the gallery's weight (20-40 washed mosaic out to lavender, udnie to two tones)
     content_weight: float = 1.0
@@ -319,7 +320,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     crop_size, finish_from = crop_schedule(settings), finish_start(settings)
 
     workers = 4 if device.type == "cuda" else 2
-    source = BatchSource(photos, crop_size, settings.batch_size, settings.seed, ddp.rank, workers=workers)
+    source = BatchSource(photos, crop_size, settings.batch_size, settings.seed, ddp.rank, workers=workers,
+                         photo_size=settings.photo_size)
     preview_photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(photos[0]), settings.image_size)).to(device)
     config = {**asdict(settings), "precision_used": precision}
     style_sha = file_digest(Path(settings.style_image), "sha256")
@@ -350,7 +352,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
             if start == 0 and not resume and not settings.init and settings.warmup_steps > 0:
                 warm = bar.add_task("reproduce the photo", total=settings.warmup_steps, losses="", rate="")
                 warm_source = BatchSource(photos, crop_schedule(settings), settings.batch_size, settings.seed + 7919,
-                                          ddp.rank, workers=workers)
+                                          ddp.rank, workers=workers, photo_size=settings.photo_size)
                 try:
                     reconstruct(model, warm_source, settings.warmup_steps, settings.lr, device,
                                 lambda k, l1: bar.update(warm, completed=k, losses=f"L1 {l1:.1f}"))

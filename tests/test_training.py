@@ -242,3 +242,29 @@ def test_every_shipped_style_has_a_portable_card():
             assert card.get("cpu"), style.name
         text = json.dumps(card)
         assert "/tmp/" not in text and "/work/" not in text and "/home/" not in text, style.name
+
+
+def test_photo_size_makes_a_crop_a_window_not_a_thumbnail():
+    """--photo-size: the same 64-px crop shows a quarter of the width of a photo scaled to 256, where by
+    default it shows nearly all of it (objects at the scale of a 512-px still, not of a thumbnail)."""
+    from realtime.photos import random_crop
+
+    ramp = np.tile(np.linspace(0, 255, 600, dtype=np.float32), (400, 1))  # red = x position
+    image = np.dstack([np.zeros_like(ramp), np.zeros_like(ramp), ramp]).astype(np.uint8)  # BGR
+    rng = np.random.default_rng(0)
+    span = lambda crop: int(crop[..., 2].max()) - int(crop[..., 2].min())  # noqa: E731
+    whole = [span(random_crop(image, 64, rng)) for _ in range(20)]
+    window = [span(random_crop(image, 64, rng, photo_size=256)) for _ in range(20)]
+    assert min(whole) > 60 and max(window) < 45, (whole, window)  # 64/96..120 of the width against 64/384..480
+    assert all(random_crop(image, 64, rng, photo_size=256).shape == (64, 64, 3) for _ in range(5))
+
+
+def test_train_records_the_photo_size(tmp_path, vgg_weights):
+    out = tmp_path / "out"
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "p", "--out-dir", out, "--init", "mosaic",
+                 "--photo-size", 160, "--steps", 2, "--batch-size", 1, "--image-size", 48, "--small-size", 32,
+                 "--style-size", 96, "--preview-every", 0, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    assert json.loads((out / "p.json").read_text())["settings"]["photo_size"] == 160
+    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "p", "--out-dir", out, "--photo-size", -1),
+                       "--photo-size")
