@@ -209,6 +209,7 @@ def train(
     style_statistic: StyleStatistic = typer.Option(StyleStatistic.gram, help="What the style loss matches at each VGG tap: Gram matrices; covariances (mean-free Grams); or both, which gives the style's variety of colours and strokes its own say."),
     style_tap_weights: str = typer.Option("1,1,1,1", help="Say of each style tap (relu1_1,relu2_1,relu3_1,relu4_1) in the style loss, a weighted mean: the early taps carry colour and fine grain, relu4_1 the strokes and tiles."),
     lr: float = typer.Option(1e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
+    lr_ramp: int = typer.Option(100, help="With --init: steps over which the learning rate ramps up from a hundredth of --lr, so that Adam's first full-size steps do not shake the trained network (40 such steps took a shipped style's judged style loss up by a third); 0: no ramp."),
     warmup_steps: int = typer.Option(200, help="From scratch: steps that first teach the network to reproduce the photo (no VGG, seconds)."),
     precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) whichever of bf16 and fp32 is faster, timed at the start; else fp32."),
     init: Optional[str] = typer.Option(None, help="Fine-tune from a network: a shipped style's name, a .ckpt, or an .onnx from `realtime export`. A new style in a few hundred steps."),
@@ -244,6 +245,8 @@ def train(
         small_size = min(128, image_size)
     if small_size and not 32 <= small_size <= image_size:
         raise UserError(f"--small-size {small_size}: use 0 (off) or 32 up to --image-size ({image_size})")
+    if lr_ramp < 0:
+        raise UserError(f"--lr-ramp {lr_ramp}: use 0 (no ramp) or a number of steps such as 100")
     if photo_size < 0:
         raise UserError(f"--photo-size {photo_size}: use 0 (the crop size) or a short side in pixels such as 384")
     if not 0 <= finish_fraction <= 1:
@@ -259,6 +262,7 @@ def train(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
         batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction, photo_size=photo_size,
         style_size=style_size, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr,
+        lr_ramp=lr_ramp,
         style_statistic=style_statistic.value, colour_weight=colour_weight, style_tap_weights=tap_weights,
         warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,
         stability_weight=stability_weight, seed=seed,

@@ -44,6 +44,10 @@ def test_crop_and_learning_rate_schedule():
     rates = [learning_rate(s, k) for k in range(s.steps + 1)]
     assert rates[0] == pytest.approx(2e-3) and rates[-1] == pytest.approx(1e-4)
     assert all(a >= b for a, b in zip(rates, rates[1:]))
+    tune = TrainSettings(style_image="s.jpg", data="d", name="n", steps=1000, lr=2e-3, init="mosaic", lr_ramp=100)
+    ramped = [learning_rate(tune, k) for k in range(s.steps + 1)]
+    assert ramped[0] == pytest.approx(2e-5) and all(a < b for a, b in zip(ramped[:100], ramped[1:101]))
+    assert ramped[100:] == pytest.approx(rates[100:])  # after the ramp, the same cosine
     whole = TrainSettings(style_image="s.jpg", data="d", name="n", steps=10, image_size=64, small_size=None)
     assert {crop_schedule(whole)(k) for k in range(10)} == {64}
 
@@ -268,3 +272,24 @@ def test_train_records_the_photo_size(tmp_path, vgg_weights):
     assert json.loads((out / "p.json").read_text())["settings"]["photo_size"] == 160
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "p", "--out-dir", out, "--photo-size", -1),
                        "--photo-size")
+
+
+def test_the_ramp_keeps_a_fine_tune_from_shaking_the_network(tmp_path, vgg_weights):
+    """--init with the default --lr-ramp: the first steps barely move the shipped picture; with --lr-ramp 0
+    Adam's first full-size steps repaint it (what took the_scream's style loss from 213 to 291)."""
+    from realtime import images
+    from realtime.checkpoint import network
+
+    photo = images.bgr_to_tensor(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[1]))
+    with torch.no_grad():
+        shipped = network("mosaic").eval()(photo)
+    moved = {}
+    for ramp in (100, 0):
+        out = tmp_path / f"ramp{ramp}"
+        result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--init", "mosaic",
+                     "--lr-ramp", ramp, "--steps", 6, "--batch-size", 1, "--image-size", 48, "--small-size", 32,
+                     "--style-size", 96, "--preview-every", 0, "--device", "cpu")
+        assert result.code == 0, result.stderr
+        with torch.no_grad():
+            moved[ramp] = float((network(str(out / "t.ckpt")).eval()(photo) - shipped).abs().mean())
+    assert moved[100] < moved[0] / 4, moved
