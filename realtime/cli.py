@@ -62,6 +62,7 @@ BatchOpt = Annotated[int, typer.Option(help="Photos per batch (per process under
 ResumeOpt = Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for weights and crops.")]
 CheckpointEveryOpt = Annotated[int, typer.Option(help="Write a checkpoint every N steps.")]
+LrRampOpt = Annotated[int, typer.Option(help="With --init: steps over which the learning rate ramps up from a hundredth of --lr, so that Adam's first full-size steps do not shake the trained network (40 such steps took a shipped style's judged style loss up by a third); 0: no ramp.")]
 
 
 class Arch(str, Enum):
@@ -209,7 +210,7 @@ def train(
     style_statistic: StyleStatistic = typer.Option(StyleStatistic.gram, help="What the style loss matches at each VGG tap: Gram matrices; covariances (mean-free Grams); or both, which gives the style's variety of colours and strokes its own say."),
     style_tap_weights: str = typer.Option("1,1,1,1", help="Say of each style tap (relu1_1,relu2_1,relu3_1,relu4_1) in the style loss, a weighted mean: the early taps carry colour and fine grain, relu4_1 the strokes and tiles."),
     lr: float = typer.Option(1e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
-    lr_ramp: int = typer.Option(100, help="With --init: steps over which the learning rate ramps up from a hundredth of --lr, so that Adam's first full-size steps do not shake the trained network (40 such steps took a shipped style's judged style loss up by a third); 0: no ramp."),
+    lr_ramp: LrRampOpt = 100,
     warmup_steps: int = typer.Option(200, help="From scratch: steps that first teach the network to reproduce the photo (no VGG, seconds)."),
     precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) whichever of bf16 and fp32 is faster, timed at the start; else fp32."),
     init: Optional[str] = typer.Option(None, help="Fine-tune from a network: a shipped style's name, a .ckpt, or an .onnx from `realtime export`. A new style in a few hundred steps."),
@@ -288,6 +289,7 @@ def distill(
     width: int = typer.Option(16, help="Channels of the CPU network's first layer."),
     blocks: int = typer.Option(4, help="Residual blocks of the CPU network."),
     lr: float = typer.Option(2e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
+    lr_ramp: LrRampOpt = 100,
     edge_weight: float = typer.Option(1.0, help="Weight of the image-gradient term beside the pixel L1: keeps strokes and edges sharp."),
     gram_weight: float = typer.Option(0.0, help="Weight of matching the teacher's VGG Gram matrices (its texture: strokes, tiles); needs `realtime weights`, costs about a VGG pass per step."),
     gram_tap_weights: str = typer.Option("1,1,1,1", help="Say of each tap (relu1_1,relu2_1,relu3_1,relu4_1) in the Gram term, a weighted mean: relu4_1 carries the strokes and tiles, and nearly all of the style loss `evaluate` reports."),
@@ -309,12 +311,12 @@ def distill(
     if steps < 1 or batch_size < 1 or image_size < 32 or width < 4 or blocks < 0 or lr <= 0:
         raise UserError("--steps, --batch-size and --lr must be positive, --image-size at least 32, --width at least 4, "
                         "--blocks not negative")
-    if min(edge_weight, gram_weight, stability_weight) < 0:
-        raise UserError("--edge-weight, --gram-weight and --stability-weight must not be negative")
+    if min(edge_weight, gram_weight, stability_weight, lr_ramp) < 0:
+        raise UserError("--edge-weight, --gram-weight, --stability-weight and --lr-ramp must not be negative")
     tap_weights = _tap_weights(gram_tap_weights, "--gram-tap-weights")
     settings = distill_mod.DistillSettings(
         teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
-        image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, edge_weight=edge_weight,
+        image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, lr_ramp=lr_ramp, edge_weight=edge_weight,
         gram_weight=gram_weight, gram_tap_weights=tap_weights, stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, device=device.value, init=init, colour_match=colour_match)
     try:

@@ -58,6 +58,7 @@ class DistillSettings:
     width: int = 16
     blocks: int = 4
     lr: float = 2e-3  # cosine-decayed to lr / 20 (train.learning_rate)
+    lr_ramp: int = 100  # with init: the ramp up from lr / 100 (train.learning_rate)
     edge_weight: float = 1.0
     gram_weight: float = 0.0
     gram_tap_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # relu1_1..relu4_1, a weighted mean

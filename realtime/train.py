@@ -104,7 +104,7 @@ def learning_rate(settings: TrainSettings, step: int) -> float:
     t = min(step / max(1, settings.steps), 1.0)
     floor = settings.lr / 20
     rate = floor + (settings.lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
-    ramp = getattr(settings, "lr_ramp", 0) if getattr(settings, "init", None) else 0  # distill has no ramp
+    ramp = settings.lr_ramp if settings.init else 0  # distill's settings have both too
     return rate * min(1.0, 0.01 + 0.99 * step / ramp) if ramp else rate
 
 

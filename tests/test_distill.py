@@ -89,7 +89,7 @@ def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
 def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tmp_path, vgg_weights):
     """--init continues from the distilled student; with a Gram weight its VGG Gram matrices on an unseen
     photo move towards the teacher's output's (the Gram term alone: no colour match), and the card says which
-    recipe and start it had."""
+    recipe and start it had. No --lr-ramp: 30 steps are all it gets."""
     from realtime import checkpoint
     from realtime.distill import GramMatch
     from realtime.losses import TRAIN_STYLE
@@ -98,7 +98,7 @@ def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tm
     result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite-g", "--out-dir", tmp_path,
                  "--steps", 30, "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 3e-3,
                  "--edge-weight", 0, "--gram-weight", 1000, "--gram-tap-weights", "1,1,1,2", "--stability-weight", 0,
-                 "--init", distilled, "--no-colour-match", "--device", "cpu")
+                 "--init", distilled, "--lr-ramp", 0, "--no-colour-match", "--device", "cpu")
     assert result.code == 0, result.stderr
     card = json.loads((tmp_path / "mosaic-lite-g.json").read_text())
     assert "colour_map" not in card and card["settings"]["colour_match"] is False
