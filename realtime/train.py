@@ -338,8 +338,9 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     t0 = time.time()
     interrupted = False
     if ddp.main:
-        progress.STDERR.print(f"training {settings.name} on {device.type}: {why}; crops {small_crop(settings)} px, "
-                              f"then {settings.image_size} px from step {finish_from}", highlight=False)
+        crops = (f"crops {settings.image_size} px" if finish_from == 0 else
+                 f"crops {small_crop(settings)} px, then {settings.image_size} px from step {finish_from}")
+        progress.STDERR.print(f"training {settings.name} on {device.type}: {why}; {crops}", highlight=False)
 
     def write() -> None:
         if not ddp.main:
