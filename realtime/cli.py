@@ -261,9 +261,9 @@ def train(
         raise UserError("--init starts a new run from a network's weights, --resume continues a run: give one")
     settings = train_mod.TrainSettings(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
-        batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction, photo_size=photo_size,
-        style_size=style_size, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr,
-        lr_ramp=lr_ramp,
+        batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction,
+        photo_size=photo_size, style_size=style_size, style_weight=style_weight, content_weight=content_weight,
+        tv_weight=tv_weight, lr=lr, lr_ramp=lr_ramp,
         style_statistic=style_statistic.value, colour_weight=colour_weight, style_tap_weights=tap_weights,
         warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,
         stability_weight=stability_weight, seed=seed,
@@ -316,7 +316,8 @@ def distill(
     tap_weights = _tap_weights(gram_tap_weights, "--gram-tap-weights")
     settings = distill_mod.DistillSettings(
         teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
-        image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, lr_ramp=lr_ramp, edge_weight=edge_weight,
+        image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, lr_ramp=lr_ramp,
+        edge_weight=edge_weight,
         gram_weight=gram_weight, gram_tap_weights=tap_weights, stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, device=device.value, init=init, colour_match=colour_match)
     try:

@@ -25,6 +25,15 @@ def cli(*args: object, timeout: float = 600, env: dict[str, str] | None = None, 
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def fine_tune(out: Path, name: str, steps: int, *extra: object) -> Result:
+    """`realtime train` from the shipped mosaic on the repository's photos at toy sizes: seconds on a CPU."""
+    from conftest import PHOTOS, STYLE
+
+    return cli("train", STYLE, "--data", PHOTOS, "--name", name, "--out-dir", out, "--init", "mosaic",
+               "--steps", steps, "--batch-size", 1, "--image-size", 48, "--small-size", 32, "--style-size", 96,
+               "--preview-every", 0, "--device", "cpu", *extra)
+
+
 def assert_clean_error(result: Result, *needles: str) -> None:
     """A user-facing refusal: exit != 0, one `error:` line on stderr, no traceback."""
     assert result.code != 0, result

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_clean_error, cli
+from helpers import assert_clean_error, cli, fine_tune
 from conftest import PHOTOS, REPO, STYLE
 
 
@@ -99,9 +99,7 @@ def test_init_reads_a_shipped_style_back_exactly():
 
 def test_train_init_fine_tunes_and_the_card_travels(tmp_path, vgg_weights):
     out = tmp_path / "out"
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "candy", "--out-dir", out, "--init", "mosaic",
-                 "--steps", 3, "--batch-size", 1, "--image-size", 48, "--small-size", 32, "--style-size", 96,
-                 "--preview-every", 0, "--device", "cpu")
+    result = fine_tune(out, "candy", 3)
     assert result.code == 0, result.stderr
     assert "fp32" in result.stderr or "bf16" in result.stderr  # it says which precision it runs
     ckpt = torch.load(out / "candy.ckpt", weights_only=True)
@@ -265,9 +263,7 @@ def test_photo_size_makes_a_crop_a_window_not_a_thumbnail():
 
 def test_train_records_the_photo_size(tmp_path, vgg_weights):
     out = tmp_path / "out"
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "p", "--out-dir", out, "--init", "mosaic",
-                 "--photo-size", 160, "--steps", 2, "--batch-size", 1, "--image-size", 48, "--small-size", 32,
-                 "--style-size", 96, "--preview-every", 0, "--device", "cpu")
+    result = fine_tune(out, "p", 2, "--photo-size", 160)
     assert result.code == 0, result.stderr
     assert json.loads((out / "p.json").read_text())["settings"]["photo_size"] == 160
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "p", "--out-dir", out, "--photo-size", -1),
@@ -286,9 +282,7 @@ def test_the_ramp_keeps_a_fine_tune_from_shaking_the_network(tmp_path, vgg_weigh
     moved = {}
     for ramp in (100, 0):
         out = tmp_path / f"ramp{ramp}"
-        result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--init", "mosaic",
-                     "--lr-ramp", ramp, "--steps", 6, "--batch-size", 1, "--image-size", 48, "--small-size", 32,
-                     "--style-size", 96, "--preview-every", 0, "--device", "cpu")
+        result = fine_tune(out, "t", 6, "--lr-ramp", ramp)
         assert result.code == 0, result.stderr
         with torch.no_grad():
             moved[ramp] = float((network(str(out / "t.ckpt")).eval()(photo) - shipped).abs().mean())

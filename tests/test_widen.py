@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import assert_clean_error, cli
+from helpers import assert_clean_error, cli, fine_tune
 from conftest import PHOTOS, STYLE
 from realtime import images
 from realtime.checkpoint import network
@@ -35,9 +35,7 @@ def test_widening_refuses_a_width_that_is_not_a_multiple():
 
 def test_train_widens_and_the_twins_learn_apart(tmp_path, vgg_weights):
     out = tmp_path / "out"
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "wide", "--out-dir", out, "--init", "mosaic",
-                 "--width", 32, "--steps", 3, "--batch-size", 1, "--image-size", 48, "--small-size", 32,
-                 "--style-size", 96, "--preview-every", 0, "--device", "cpu")
+    result = fine_tune(out, "wide", 3, "--width", 32)
     assert result.code == 0, result.stderr
     assert "widened from 16 to 32" in result.stderr
     ckpt = torch.load(out / "wide.ckpt", weights_only=True)
