@@ -18,7 +18,7 @@ def photo() -> torch.Tensor:
 
 @pytest.mark.parametrize("style, factor", [("mosaic", 2), ("mosaic-lite", 2), ("candy", 3)])
 def test_a_widened_network_draws_the_same_picture(style, factor):
-    narrow = network(style).eval()
+    narrow = network(style)
     wide = widen(narrow, narrow.width * factor).eval()
     assert wide.width == narrow.width * factor and wide.arch == narrow.arch
     assert sum(p.numel() for p in wide.parameters()) > 3 * sum(p.numel() for p in narrow.parameters())
