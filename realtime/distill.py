@@ -31,7 +31,7 @@ from rich.progress import TextColumn
 
 from realtime import checkpoint, colourmap, progress
 from realtime.errors import UserError
-from realtime.files import atomic_path, check_distinct, check_writable_dir
+from realtime.files import atomic_path, check_dir_creatable, check_distinct, check_writable_dir
 from realtime.photos import BatchSource, find_photos
 from realtime.stability import StabilityLoss
 from realtime.losses import TRAIN_STYLE, gram, mean_weights, relative_error
@@ -112,7 +112,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     """Train NAME.ckpt and NAME.json in out_dir to copy the teacher; return the checkpoint path."""
     device = pick_device(settings.device)
     torch.manual_seed(settings.seed)
-    out_dir = check_writable_dir(Path(settings.out_dir))
+    out_dir = check_dir_creatable(Path(settings.out_dir))
     ckpt_path = out_dir / f"{settings.name}.ckpt"
     if Path(settings.teacher).is_file():
         for written in (ckpt_path, ckpt_path.with_suffix(".json")):
@@ -122,6 +122,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     step, _ = load_start(model, optimizer, resume, settings.init)
+    check_writable_dir(out_dir)  # every input has loaded: only now does the run leave a folder behind
     match = None
     if settings.gram_weight > 0:
         vgg, _ = load_features(TRAIN_STYLE, settings.vgg)

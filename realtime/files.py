@@ -48,6 +48,20 @@ def check_output_path(target: Path) -> Path:
     return parent
 
 
+def check_dir_creatable(path: Path) -> Path:
+    """Fail early when `path` could not be made or written, without creating it: a run that then stops
+    on a bad input leaves no empty folder behind."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{path}: {existing} is not a folder; choose another --out-dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = "output folder is not writable" if existing == path else f"cannot be created: {existing} is not writable"
+        raise UserError(f"{path}: {why}; choose another --out-dir")
+    return path
+
+
 def check_writable_dir(path: Path) -> Path:
     """Create `path` if needed and make sure files can be written in it."""
     try:

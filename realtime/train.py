@@ -22,7 +22,7 @@ from rich.progress import TextColumn
 
 from realtime import checkpoint, images, progress
 from realtime.errors import UserError
-from realtime.files import atomic_path, check_distinct, check_writable_dir
+from realtime.files import atomic_path, check_dir_creatable, check_distinct, check_writable_dir
 from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.photos import BatchSource, find_photos
 from realtime.precision import autocast, cpu_model, pick_precision
@@ -296,7 +296,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     device = pick_device(settings.device)
     ddp, device = setup_distributed(device)
     torch.manual_seed(settings.seed)
-    out_dir = check_writable_dir(Path(settings.out_dir)) if ddp.main else Path(settings.out_dir)
+    out_dir = check_dir_creatable(Path(settings.out_dir)) if ddp.main else Path(settings.out_dir)
     ckpt_path = out_dir / f"{settings.name}.ckpt"
     check_outputs_spare_inputs(settings, ckpt_path)
     photos = find_photos(Path(settings.data))
@@ -315,6 +315,8 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     stability = StabilityLoss() if settings.stability_weight > 0 else None
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     start, resumed_config = load_start(model, optimizer, resume, settings.init)
+    if ddp.main:  # every input has loaded: only now does the run leave a folder behind
+        check_writable_dir(out_dir)
     net: torch.nn.Module = model
     if ddp.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

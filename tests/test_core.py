@@ -215,6 +215,16 @@ def test_training_folder_checks(tmp_path, vgg_weights):
     assert not (tmp_path / "o" / "x.ckpt").exists()
 
 
+def test_training_out_dir_that_cannot_be_made_is_named_at_once(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where a folder should be")
+    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "x", "--out-dir", blocker / "o", "--steps", 1),
+                       "--out-dir")
+    assert_clean_error(cli("distill", "mosaic", "--data", PHOTOS, "--name", "x", "--out-dir", blocker, "--steps", 1),
+                       "--out-dir")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 @pytest.mark.parametrize("case", ["missing_content", "corrupt_content", "bad_style", "unwritable"])
 def test_gatys_bad_input_is_one_line_and_leaves_nothing(tmp_path, case):
     content, style, out = PHOTOS / "kodim05.jpg", STYLE, tmp_path / "out.png"

@@ -84,6 +84,9 @@ def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
     assert_clean_error(cli("distill", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
     assert_clean_error(cli("distill", "mosaic", *common, "--gram-tap-weights", "1,1"), "--gram-tap-weights")
     assert not (tmp_path / "x.ckpt").exists()
+    later = ("--data", PHOTOS, "--name", "x", "--out-dir", tmp_path / "new", "--steps", 1, "--device", "cpu")
+    assert_clean_error(cli("distill", "mosaic", *later, "--init", "candy"), "--arch")  # found once the teacher loaded
+    assert not (tmp_path / "new").exists()
 
 
 def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tmp_path, vgg_weights):

@@ -47,7 +47,8 @@ def test_train_widens_and_the_twins_learn_apart(tmp_path, vgg_weights):
 
 
 def test_train_refuses_a_width_that_does_not_fit_the_init(tmp_path):
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "w", "--out-dir", tmp_path, "--init", "mosaic",
+    """The mismatch shows only once the --init network has loaded: the --out-dir it names is not made."""
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "w", "--out-dir", tmp_path / "new", "--init", "mosaic",
                  "--width", 24, "--steps", 1)
     assert_clean_error(result, "--width")
     assert not list(tmp_path.iterdir())
