@@ -172,6 +172,12 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class ContentTap(str, Enum):
+    relu2_2 = "relu2_2"
+    relu3_2 = "relu3_2"
+    relu4_2 = "relu4_2"
+
+
 class StyleStatistic(str, Enum):
     gram = "gram"
     covariance = "covariance"
@@ -204,7 +210,8 @@ def train(
     photo_size: int = typer.Option(0, help="Short side the training photos are scaled to before a crop is cut: 0 squeezes most of each photo into the crop; 320-480 shows the network things at the size they have in a webcam frame or a 512-px still, so a small crop is a window, not a thumbnail."),
     style_size: int = typer.Option(512, help="Long side the style image is scaled to: sets the size of strokes and tiles (about the same in a photo of that size)."),
     style_weight: float = typer.Option(5.0, help="Weight of the style loss against the content loss (both relative errors): higher, more style. The shipped styles finished at 2-82 (each card's settings: udnie 2.1, shipwreck 5, wave 16, mosaic 82); from a pale network 20-40 washed the photo out."),
-    content_weight: float = typer.Option(1.0, help="Weight of the relu2_2 content loss."),
+    content_weight: float = typer.Option(1.0, help="Weight of the content loss (at --content-tap)."),
+    content_tap: ContentTap = typer.Option(ContentTap.relu2_2, help="VGG layer whose features the output keeps from the photo: relu2_2 (Johnson) holds every edge where it is, so a stroke that redraws a contour costs content; relu4_2 (Gatys, lengstrom) holds the shapes and lets strokes move edges a few pixels (a 2-px shift costs it a sixth of what it costs relu2_2)."),
     tv_weight: float = typer.Option(1e-4, help="Weight of total variation (in 0-255 units; smooths noise)."),
     colour_weight: float = typer.Option(0.0, help="Weight of the local colour term: each region keeps the photo's hue (relative error of 8x8-averaged chroma) while the style redraws it; 0 turns it off."),
     style_statistic: StyleStatistic = typer.Option(StyleStatistic.gram, help="What the style loss matches at each VGG tap: Gram matrices; covariances (mean-free Grams); or both, which gives the style's variety of colours and strokes its own say."),
@@ -263,7 +270,7 @@ def train(
         style_image=str(style_image), data=str(data), name=name, out_dir=str(out_dir), steps=steps,
         batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction,
         photo_size=photo_size, style_size=style_size, style_weight=style_weight, content_weight=content_weight,
-        tv_weight=tv_weight, lr=lr, lr_ramp=lr_ramp,
+        content_tap=content_tap.value, tv_weight=tv_weight, lr=lr, lr_ramp=lr_ramp,
         style_statistic=style_statistic.value, colour_weight=colour_weight, style_tap_weights=tap_weights,
         warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,
         stability_weight=stability_weight, seed=seed,

@@ -287,3 +287,30 @@ def test_the_ramp_keeps_a_fine_tune_from_shaking_the_network(tmp_path, vgg_weigh
         with torch.no_grad():
             moved[ramp] = float((network(str(out / "t.ckpt"))(photo) - shipped).abs().mean())
     assert moved[100] < moved[0] / 4, moved
+
+
+def test_content_tap_relu4_2_lets_strokes_move_edges(tmp_path, vgg_weights):
+    """Why --content-tap exists: a photo whose edges sit 2 px off (as a brush stroke redraws a contour) costs
+    relu2_2's relative content error 5x or more what it costs relu4_2's, while a 16-px shift (the shapes
+    themselves moved) costs both about alike. A run records its tap in the card; an unknown tap is refused."""
+    from realtime import images
+    from realtime.losses import relative_error
+    from realtime.vgg import load_features
+
+    vgg, _ = load_features(["relu2_2", "relu4_2"])
+    with torch.no_grad():
+        for path in sorted(PHOTOS.glob("*.jpg"))[:4]:
+            photo = images.bgr_to_tensor(images.read_bgr(path))
+            f = vgg(photo)
+            error = {(shift, tap): float(relative_error(features[tap], f[tap]))
+                     for shift in (2, 16) for features in [vgg(torch.roll(photo, (shift, shift), (2, 3)))]
+                     for tap in ("relu2_2", "relu4_2")}
+            assert error[2, "relu4_2"] < error[2, "relu2_2"] / 3, (path.name, error)
+            assert error[16, "relu4_2"] > error[16, "relu2_2"] / 2, (path.name, error)
+
+    out = tmp_path / "out"
+    result = fine_tune(out, "c", 2, "--content-tap", "relu4_2")
+    assert result.code == 0, result.stderr
+    assert json.loads((out / "c.json").read_text())["settings"]["content_tap"] == "relu4_2"
+    refused = cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--content-tap", "relu9_9")
+    assert refused.code != 0 and "--content-tap" in refused.stderr and "Traceback" not in refused.stderr
