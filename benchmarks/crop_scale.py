@@ -56,7 +56,7 @@ def main() -> None:
     vgg, _ = load_features(GATYS_STYLE)
     style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(args.shared / f"data/styles/{args.style}.jpg"), 512))
     with torch.no_grad():
-        targets = {tap: gram(f) for tap, f in vgg(style).items() if tap in GATYS_STYLE}
+        targets = {tap: gram(f) for tap, f in vgg(style).items()}
     sets = samples(photos, args.crops.split(","), args.seed)
 
     rows = []

@@ -23,7 +23,7 @@ from rich.progress import TextColumn
 from realtime import checkpoint, images, progress
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_dir_creatable, check_distinct, check_writable_dir
-from realtime.losses import TRAIN_STYLE, PerceptualLoss
+from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
 from realtime.photos import BatchSource, find_photos
 from realtime.precision import autocast, cpu_model, pick_precision
 from realtime.stability import StabilityLoss
@@ -55,7 +55,7 @@ class TrainSettings:
     style_size: int = 512
     style_weight: float = 5.0  # relative losses; the gallery's weight (20-40 washed mosaic out to lavender, udnie to two tones)
     content_weight: float = 1.0
-    content_tap: str = "relu2_2"  # cli.ContentTap: relu2_2 (Johnson) holds every edge in place, relu4_2 (Gatys) the shapes
+    content_tap: str = TRAIN_CONTENT  # cli.ContentTap: relu2_2 (Johnson) holds every edge in place, relu4_2 (Gatys) the shapes
     style_statistic: str = "gram"  # losses.PerceptualLoss.STATISTICS
     style_tap_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # relu1_1..relu4_1, a weighted mean
     tv_weight: float = 1e-4
