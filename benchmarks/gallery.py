@@ -78,6 +78,9 @@ def main() -> None:
 # Settings that say where files go or how often to write them (for `train` and `distill` alike): not part of
 # how a network was trained.
 NOT_RECIPE = {"style_image", "teacher", "data", "name", "out_dir", "checkpoint_every", "preview_every", "device", "vgg"}
+# Settings whose None means "off", which the command line spells 0 (leaving the flag out would bring back
+# its default: --small-size 128).
+OFF_IS_ZERO = {"small_size"}
 
 
 def command_line(command: str, source: str, settings_type: type, settings: dict) -> str:
@@ -87,6 +90,8 @@ def command_line(command: str, source: str, settings_type: type, settings: dict)
     flags = [f"realtime {command} {settings[source]} --data {settings['data']} --name {settings['name']}"]
     for field in fields(settings_type):
         value = settings.get(field.name)
+        if value is None and field.name in OFF_IS_ZERO:
+            value = 0
         if field.name not in NOT_RECIPE and value is not None:
             flag = field.name.replace('_', '-')
             if isinstance(value, bool):
