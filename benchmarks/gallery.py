@@ -122,8 +122,11 @@ THIS_CARD = " (this card's settings)"
 
 def grown_lineage(shipped: Path, step: str) -> list[str]:
     """The shipped card's lineage with `step` as its newest entry: a retrained style keeps the history of
-    the networks it started from, and only the newest entry carries this card's settings."""
+    the networks it started from, and only the newest entry carries this card's settings. Shipping the same
+    run again (--skip-train, to re-judge it) replaces its entry rather than adding a second."""
     old = json.loads(shipped.read_text()).get("lineage", []) if shipped.is_file() else []
+    if old and old[-1] == step.replace(THIS_CARD, "") + THIS_CARD:
+        old = old[:-1]
     return [entry.replace(THIS_CARD, "") for entry in old] + [step.replace(THIS_CARD, "") + THIS_CARD]
 
 
