@@ -3,6 +3,13 @@
     python benchmarks/lite_gallery.py mosaic --shared ../shared --steps 1200 --threads 1
     python benchmarks/lite_gallery.py candy --shared ../shared --plain-steps 600 --steps 100 --init /tmp/lite/mosaic-lite.ckpt
 
+After a teacher is retrained, its copy is re-distilled from the shipped one (which is read before it is
+overwritten), keeping the card's history:
+
+    python benchmarks/lite_gallery.py wave --shared ../shared --work /tmp/wavelite --plain-steps 200 --steps 300 \
+        --lr 0.001 --gram-weight 20000 --gram-tap-weights 1,1,1,8 --init models/wave-lite.onnx --photos 12 \
+        --lineage "session 14, re-distilled from the new wave"
+
 Runs `realtime distill` (lite4, width 12, 4 blocks: the design benchmarks/lite_arch.py chose) from the
 shipped models/NAME.onnx into --work, in two phases: --plain-steps without the Gram term (a step costs
 the teacher's and the student's passes only: the picture and its colours), then --steps with it (a VGG
@@ -23,7 +30,7 @@ from pathlib import Path
 import onnxruntime as ort
 import torch
 
-from gallery import command_line, judged_photos, style_credit  # benchmarks/gallery.py, beside this script
+from gallery import THIS_CARD, command_line, judged_photos, style_credit  # benchmarks/gallery.py, beside this script
 from realtime import checkpoint, colourmap, evaluate as ev, images
 from realtime.distill import DistillSettings, distill, load_teacher
 from realtime.photos import find_photos
@@ -53,7 +60,9 @@ def main() -> None:
                     help="no training: fold the colour map (realtime.colourmap) into the shipped NAME-lite (or --init's "
                          "checkpoint) and ship and judge it")
     ap.add_argument("--lineage", action="append", default=[],
-                    help="with --colour-only and --init: how that checkpoint was made, appended to the shipped card's lineage")
+                    help="how this copy came about (e.g. 'session 14, re-distilled from the new wave'): the shipped card's "
+                         "lineage is kept and this run's steps follow this line; with --colour-only and --init: how that "
+                         "checkpoint was made")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,25 +84,46 @@ def main() -> None:
         settings = replace(settings, init=str(args.work / f"{plain.name}.ckpt"))
         if not Path(settings.init).is_file():
             distill(plain)
-        lineage.append(f"{args.plain_steps} steps without the Gram term from {Path(args.init).name if args.init else 'random weights'}")
+        lineage.append(f"{args.plain_steps} steps without the Gram term from {start_name(args.init, lite)}")
     taps = "" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}"
-    lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g}{taps} from {Path(settings.init).name if settings.init else 'random weights'}")
+    lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g}{taps} from {start_name(settings.init, lite)}")
     shipped = REPO / "models" / f"{lite}.json"
     if ckpt.is_file() and not args.skip_train and shipped.is_file():  # a resumed run: the shipped card's story, then this
         done = json.loads(ckpt.with_suffix(".json").read_text())["steps"]
         lineage = json.loads(shipped.read_text()).get("lineage", [])[:] + [
             f"{args.steps - done} more steps at Gram weight {args.gram_weight:g}{taps} (resumed from step {done})"]
+    elif args.lineage and shipped.is_file():  # a new copy that grows from the shipped one keeps its story
+        lineage = continued_lineage(shipped, args.lineage, lineage)
     if not args.skip_train:
         ckpt = distill(settings, resume=str(ckpt) if ckpt.is_file() else None)
     card = json.loads(ckpt.with_suffix(".json").read_text())
     if not args.skip_train:
         card["lineage"] = lineage
+        if card.get("colour_map"):
+            card["lineage"][-1] += ", colour map folded in"
     card.update(style_credit(args.shared, name))
     card["distill_command"] = command_line("distill", "teacher", DistillSettings, card["settings"])
     out = REPO / "models" / f"{lite}.onnx"
     export(ckpt, out)
     (REPO / "models" / f"{lite}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
     judge(name, args.shared, teacher, out, card, args.photos)
+
+
+def start_name(init: str | None, lite: str) -> str:
+    """How a lineage line names a run's start: the shipped file as 'the previous' one (it is overwritten when
+    the run ships), anything else by its file name."""
+    if not init:
+        return "random weights"
+    path = Path(init)
+    return f"the previous {path.name}" if path.resolve() == (REPO / "models" / f"{lite}.onnx").resolve() else path.name
+
+
+def continued_lineage(shipped: Path, how: list[str], steps: list[str]) -> list[str]:
+    """The shipped card's lineage, then `how` (why this copy was made) joined to the first of this run's
+    `steps`; only the newest entry carries this card's settings."""
+    old = [entry.replace(THIS_CARD, "") for entry in json.loads(shipped.read_text()).get("lineage", [])]
+    new = [f"{'; '.join(how)}: {steps[0]}", *steps[1:]]
+    return old + new[:-1] + [new[-1] + THIS_CARD]
 
 
 def colour_match(name: str, shared: Path, work: Path, source: str | None, made: list[str]) -> tuple[Path, dict]:
