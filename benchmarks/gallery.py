@@ -57,6 +57,9 @@ def main() -> None:
     ap.add_argument("--judge-only", action="store_true", help="only judge models/NAME.onnx")
     ap.add_argument("--photos", type=int, default=24, help="how many Kodak photos to judge on (VGG19 at 512 px costs about a minute each here)")
     ap.add_argument("--lineage", default=None, help="how this run started, appended to the shipped card's lineage (e.g. 'udnie: 1,500 steps at style weight 1.7 from there, session 9')")
+    ap.add_argument("--lineage-from", type=Path, default=None,
+                    help="the card whose lineage --lineage continues (default models/NAME.json): a run from a trial in "
+                         "benchmarks/runs/ keeps that trial's stages")
     args = ap.parse_args()
 
     name, shared = args.style, args.shared
@@ -111,7 +114,7 @@ def train_and_export(args, settings: TrainSettings, ckpt: Path, out: Path) -> di
     card.update(style_credit(shared, name))
     card["training_command"] = command_line("train", "style_image", TrainSettings, card["settings"])
     if args.lineage:
-        card["lineage"] = grown_lineage(REPO / "models" / f"{name}.json", args.lineage)
+        card["lineage"] = grown_lineage(args.lineage_from or REPO / "models" / f"{name}.json", args.lineage)
     export(ckpt, out)
     (REPO / "models" / f"{name}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
     return card
