@@ -90,17 +90,16 @@ def main() -> None:
     shipped = REPO / "models" / f"{lite}.json"
     if ckpt.is_file() and not args.skip_train and shipped.is_file():  # a resumed run: the shipped card's story, then this
         done = json.loads(ckpt.with_suffix(".json").read_text())["steps"]
-        lineage = json.loads(shipped.read_text()).get("lineage", [])[:] + [
-            f"{args.steps - done} more steps at Gram weight {args.gram_weight:g}{taps} (resumed from step {done})"]
+        lineage = continued_lineage(shipped, [
+            f"{args.steps - done} more steps at Gram weight {args.gram_weight:g}{taps} (resumed from step {done})"])
     elif args.lineage and shipped.is_file():  # a new copy that grows from the shipped one keeps its story
-        lineage = continued_lineage(shipped, args.lineage, lineage)
+        lineage = continued_lineage(shipped, lineage, args.lineage)
     if not args.skip_train:
         ckpt = distill(settings, resume=str(ckpt) if ckpt.is_file() else None)
     card = json.loads(ckpt.with_suffix(".json").read_text())
     if not args.skip_train:
-        card["lineage"] = lineage
-        if card.get("colour_map"):
-            card["lineage"][-1] += ", colour map folded in"
+        folded = ", colour map folded in" if card.get("colour_map") else ""
+        card["lineage"] = lineage[:-1] + [lineage[-1] + folded + THIS_CARD]
     card.update(style_credit(args.shared, name))
     card["distill_command"] = command_line("distill", "teacher", DistillSettings, card["settings"])
     out = REPO / "models" / f"{lite}.onnx"
@@ -118,12 +117,11 @@ def start_name(init: str | None, lite: str) -> str:
     return f"the previous {path.name}" if path.resolve() == (REPO / "models" / f"{lite}.onnx").resolve() else path.name
 
 
-def continued_lineage(shipped: Path, how: list[str], steps: list[str]) -> list[str]:
-    """The shipped card's lineage, then `how` (why this copy was made) joined to the first of this run's
-    `steps`; only the newest entry carries this card's settings."""
+def continued_lineage(shipped: Path, steps: list[str], how: list[str] = ()) -> list[str]:
+    """The shipped card's lineage (without its settings marker: only the newest entry carries it, added once the
+    run is done), then this run's `steps`, the first joined to `how` (why this copy was made) when given."""
     old = [entry.replace(THIS_CARD, "") for entry in json.loads(shipped.read_text()).get("lineage", [])]
-    new = [f"{'; '.join(how)}: {steps[0]}", *steps[1:]]
-    return old + new[:-1] + [new[-1] + THIS_CARD]
+    return old + ([f"{'; '.join(how)}: {steps[0]}", *steps[1:]] if how else steps)
 
 
 def colour_match(name: str, shared: Path, work: Path, source: str | None, made: list[str]) -> tuple[Path, dict]:
