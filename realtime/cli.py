@@ -576,9 +576,10 @@ def evaluate(
     engines = {}
     notify = say_once()
     teacher_label = f"teacher {Path(teacher).stem if teacher.endswith('.onnx') else teacher}" if teacher else None
-    for m in models:
-        engines[Path(m).stem if m.endswith(".onnx") else m] = Engine(zoo.resolve(m), device=device.value,
-                                                                      scale=scale, notify=notify)
+    if len(set(models)) < len(models):
+        raise UserError("a model is given twice: name each network once")
+    for m, label in zip(models, ev.model_labels(models)):
+        engines[label] = Engine(zoo.resolve(m), device=device.value, scale=scale, notify=notify)
     if teacher_label:
         engines = {teacher_label: Engine(zoo.resolve(teacher), device=device.value, scale=scale, notify=notify), **engines}
     result: dict[str, object] = {"models": {name: str(e.info.path) for name, e in engines.items()}}

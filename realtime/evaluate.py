@@ -48,6 +48,15 @@ class FlowEstimator:
         return FlowPair(backward, (err <= bound).astype(np.float32))
 
 
+def model_labels(models: list[str]) -> list[str]:
+    """A table label per model: the file's stem (or the style's name), widened to its folder where two files
+    share a stem, so comparing a new network with the shipped one of the same name keeps both."""
+    stems = [Path(m).stem if m.endswith(".onnx") else m for m in models]
+    labels = [f"{Path(m).parent.name}/{stem}" if stems.count(stem) > 1 and m.endswith(".onnx") else stem
+              for m, stem in zip(models, stems)]
+    return [label if labels.count(label) == 1 else m for m, label in zip(models, labels)]
+
+
 def pair_error(prev_out: np.ndarray, cur_out: np.ndarray, pair: FlowPair) -> float:
     """Masked mean squared difference, colours in 0-1."""
     warped = warp(prev_out.astype(np.float32) / 255.0, pair.backward)

@@ -63,3 +63,20 @@ def test_evaluate_command_tables_a_trained_network_and_ours(tiny_onnx, tmp_path)
     grid = images.read_bgr(sheet)
     assert grid.shape[1] == 3 * 256 and grid.shape[0] == 28 + 3 * 256
 
+
+
+def test_two_networks_of_the_same_name_are_both_measured(tiny_onnx, tmp_path):
+    """A new the_scream.onnx beside the shipped the_scream.onnx: both rows, told apart by their folders
+    (they were one row, the second silently replacing the first)."""
+    newer = tmp_path / "trial" / tiny_onnx.name
+    newer.parent.mkdir()
+    newer.write_bytes(tiny_onnx.read_bytes())
+    out = tmp_path / "eval.json"
+    result = cli("evaluate", tiny_onnx, newer, "--clip", BUNNY, "--max-frames", 3, "--clip-size", 160,
+                 "--json", out, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    models = json.loads(out.read_text())["models"]
+    assert sorted(models.values()) == sorted([str(tiny_onnx), str(newer)])
+    assert f"trial/{tiny_onnx.stem}" in models
+    twice = cli("evaluate", tiny_onnx, tiny_onnx, "--clip", BUNNY, "--device", "cpu")
+    assert twice.code != 0 and "given twice" in twice.stderr
