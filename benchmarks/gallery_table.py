@@ -19,14 +19,22 @@ STYLES = Path(__file__).resolve().parent / "styles"
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
+def loss_figure(value: float) -> str:
+    """One decimal under 1000 (two where ours and the anchor's would still print alike), so a figure that
+    holds by a hair does not read as a tie."""
+    return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
+
+
 def row(name: str, judged: dict) -> str:
     figures = judged["figures"]
     ours = figures[name]
     anchor = next((v for k, v in figures.items() if k.startswith("anchor")), None)
     card = judged["model_card"]
     cells = [name, str(card["steps"]), f"{card['train_seconds'] / 60:.0f}"]
-    for key, fmt in (("style", "{:.0f}"), ("content", "{:.0f}"), ("contrast", "{:.1f}"), ("colourfulness", "{:.1f}")):
-        cells.append(fmt.format(ours[key]) + (" / " + fmt.format(anchor[key]) if anchor else ""))
+    for key in ("style", "content", "contrast", "colourfulness"):
+        cells.append(loss_figure(ours[key]) + (" / " + loss_figure(anchor[key]) if anchor else ""))
+        if anchor and loss_figure(ours[key]) == loss_figure(anchor[key]):  # a hair apart: say which side
+            cells[-1] = f"{ours[key]:.2f} / {anchor[key]:.2f}"
     if anchor:
         held = [ours["style"] <= anchor["style"], ours["content"] <= 1.1 * anchor["content"],
                 ours["contrast"] >= 0.9 * anchor["contrast"]]
