@@ -123,17 +123,24 @@ def train_and_export(args, settings: TrainSettings, ckpt: Path, out: Path) -> di
 THIS_CARD = " (this card's settings)"
 
 
+def past_lineage(shipped: Path) -> list[str]:
+    """The shipped card's lineage without its settings marker (the new newest entry carries it). A card
+    written before lineages were kept starts it with its own steps and training command."""
+    card = json.loads(shipped.read_text()) if shipped.is_file() else {}
+    old = card.get("lineage") or ([f"{card['steps']} steps: {card['training_command']}"]
+                                  if card.get("training_command") else [])
+    return [entry.replace(THIS_CARD, "") for entry in old]
+
+
 def grown_lineage(shipped: Path, step: str) -> list[str]:
     """The shipped card's lineage with `step` as its newest entry: a retrained style keeps the history of
     the networks it started from, and only the newest entry carries this card's settings. Shipping the same
-    run again (--skip-train, to re-judge it) replaces its entry rather than adding a second. A card written
-    before lineages were kept starts it with its own steps and training command."""
-    card = json.loads(shipped.read_text()) if shipped.is_file() else {}
-    old = card.get("lineage") or ([f"{card['steps']} steps: {card['training_command']}"]
-                                  if card.get("training_command") else [])  # a card from before lineages
-    if old and old[-1] == step.replace(THIS_CARD, "") + THIS_CARD:
+    run again (--skip-train, to re-judge it) replaces its entry rather than adding a second."""
+    step = step.replace(THIS_CARD, "")
+    old = past_lineage(shipped)
+    if old and old[-1] == step:
         old = old[:-1]
-    return [entry.replace(THIS_CARD, "") for entry in old] + [step.replace(THIS_CARD, "") + THIS_CARD]
+    return old + [step + THIS_CARD]
 
 
 def judged_photos(shared: Path, count: int) -> list[Path]:

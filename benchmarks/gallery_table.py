@@ -19,7 +19,7 @@ STYLES = Path(__file__).resolve().parent / "styles"
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
-def loss_figure(value: float) -> str:
+def figure(value: float) -> str:
     """One decimal under 1000 (two where ours and the anchor's would still print alike), so a figure that
     holds by a hair does not read as a tie."""
     return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
@@ -32,9 +32,10 @@ def row(name: str, judged: dict) -> str:
     card = judged["model_card"]
     cells = [name, str(card["steps"]), f"{card['train_seconds'] / 60:.0f}"]
     for key in ("style", "content", "contrast", "colourfulness"):
-        cells.append(loss_figure(ours[key]) + (" / " + loss_figure(anchor[key]) if anchor else ""))
-        if anchor and loss_figure(ours[key]) == loss_figure(anchor[key]):  # a hair apart: say which side
-            cells[-1] = f"{ours[key]:.2f} / {anchor[key]:.2f}"
+        mine, theirs = figure(ours[key]), figure(anchor[key]) if anchor else None
+        if mine == theirs:  # a hair apart: say which side
+            mine, theirs = f"{ours[key]:.2f}", f"{anchor[key]:.2f}"
+        cells.append(mine + (f" / {theirs}" if anchor else ""))
     if anchor:
         held = [ours["style"] <= anchor["style"], ours["content"] <= 1.1 * anchor["content"],
                 ours["contrast"] >= 0.9 * anchor["contrast"]]

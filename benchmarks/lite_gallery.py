@@ -26,11 +26,12 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import onnxruntime as ort
 import torch
 
-from gallery import THIS_CARD, command_line, judged_photos, style_credit  # benchmarks/gallery.py, beside this script
+from gallery import THIS_CARD, command_line, judged_photos, past_lineage, style_credit  # benchmarks/gallery.py, beside this script
 from realtime import checkpoint, colourmap, evaluate as ev, images
 from realtime.distill import DistillSettings, distill, load_teacher
 from realtime.photos import find_photos
@@ -117,11 +118,10 @@ def start_name(init: str | None, lite: str) -> str:
     return f"the previous {path.name}" if path.resolve() == (REPO / "models" / f"{lite}.onnx").resolve() else path.name
 
 
-def continued_lineage(shipped: Path, steps: list[str], how: list[str] = ()) -> list[str]:
-    """The shipped card's lineage (without its settings marker: only the newest entry carries it, added once the
-    run is done), then this run's `steps`, the first joined to `how` (why this copy was made) when given."""
-    old = [entry.replace(THIS_CARD, "") for entry in json.loads(shipped.read_text()).get("lineage", [])]
-    return old + ([f"{'; '.join(how)}: {steps[0]}", *steps[1:]] if how else steps)
+def continued_lineage(shipped: Path, steps: list[str], how: Sequence[str] = ()) -> list[str]:
+    """The shipped card's lineage, then this run's `steps`, the first joined to `how` (why this copy was
+    made) when given; the settings marker goes on the newest entry once the run is done."""
+    return past_lineage(shipped) + ([f"{'; '.join(how)}: {steps[0]}", *steps[1:]] if how else steps)
 
 
 def colour_match(name: str, shared: Path, work: Path, source: str | None, made: list[str]) -> tuple[Path, dict]:
