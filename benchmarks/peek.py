@@ -41,13 +41,15 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, required=True)
     ap.add_argument("--anchor", default=None, help="file name in shared/anchors")
     ap.add_argument("--photos", type=int, default=4)
+    ap.add_argument("--pick", default=None, help="comma-separated Kodak names instead, e.g. kodim12,kodim21 (skies)")
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--losses", type=Path, default=None, metavar="STYLE_IMAGE",
                     help="also the judged style and content losses at 512 px on gallery.py's 6 photos (VGG, ~1 min a model)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    photos = [next((args.shared / "data" / "eval").glob(f"*{pick}.jpg")) for pick in PICKS[:args.photos]]
+    photos = [next((args.shared / "data" / "eval").glob(f"*{pick}.jpg"))
+              for pick in (args.pick.split(",") if args.pick else PICKS[:args.photos])]
     models = {f"{m.parent.name}/{m.stem}": stylise_fn(m) for m in args.models}
     if args.anchor:
         models["anchor"] = Engine(args.shared / "anchors" / args.anchor, device="cpu")

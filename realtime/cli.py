@@ -184,14 +184,15 @@ class StyleStatistic(str, Enum):
     gram_covariance = "gram+covariance"
 
 
-def _tap_weights(text: str, option: str = "--style-tap-weights") -> tuple[float, ...]:
-    """--style-tap-weights, --gram-tap-weights: four non-negative numbers, not all 0."""
+def _tap_weights(text: str, option: str = "--style-tap-weights", counts: tuple[int, ...] = (4,)) -> tuple[float, ...]:
+    """--style-tap-weights (four, or five with relu5_1), --gram-tap-weights (four): non-negative, not all 0."""
     try:
         weights = tuple(float(part) for part in text.split(","))
     except ValueError:
         weights = ()
-    if len(weights) != 4 or min(weights) < 0 or sum(weights) <= 0:
-        raise UserError(f"{option} {text!r}: give four weights for relu1_1,relu2_1,relu3_1,relu4_1 "
+    if len(weights) not in counts or min(weights) < 0 or sum(weights) <= 0:
+        fifth = " (and a fifth for relu5_1 if you like)" if 5 in counts else ""
+        raise UserError(f"{option} {text!r}: give four weights for relu1_1,relu2_1,relu3_1,relu4_1{fifth} "
                         "such as 1,1,1,4 (none negative, not all 0)")
     return weights
 
@@ -215,7 +216,7 @@ def train(
     tv_weight: float = typer.Option(1e-4, help="Weight of total variation (in 0-255 units; smooths noise)."),
     colour_weight: float = typer.Option(0.0, help="Weight of the local colour term: each region keeps the photo's hue (relative error of 8x8-averaged chroma) while the style redraws it; 0 turns it off."),
     style_statistic: StyleStatistic = typer.Option(StyleStatistic.gram, help="What the style loss matches at each VGG tap: Gram matrices; covariances (mean-free Grams); or both, which gives the style's variety of colours and strokes its own say."),
-    style_tap_weights: str = typer.Option("1,1,1,1", help="Say of each style tap (relu1_1,relu2_1,relu3_1,relu4_1) in the style loss, a weighted mean: the early taps carry colour and fine grain, relu4_1 the strokes and tiles."),
+    style_tap_weights: str = typer.Option("1,1,1,1", help="Say of each style tap (relu1_1,relu2_1,relu3_1,relu4_1) in the style loss, a weighted mean: the early taps carry colour and fine grain, relu4_1 the strokes and tiles. A fifth number adds relu5_1, for the style's largest strokes."),
     lr: float = typer.Option(1e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
     lr_ramp: LrRampOpt = 100,
     warmup_steps: int = typer.Option(200, help="From scratch: steps that first teach the network to reproduce the photo (no VGG, seconds)."),
@@ -261,7 +262,7 @@ def train(
         raise UserError(f"--finish-fraction {finish_fraction}: use a share between 0 and 1")
     if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight, colour_weight) < 0:
         raise UserError("--style-size must be at least 32, --lr positive, --warmup-steps and the loss weights not negative")
-    tap_weights = _tap_weights(style_tap_weights)
+    tap_weights = _tap_weights(style_tap_weights, counts=(4, 5))
     if stability_weight < 0:
         raise UserError(f"--stability-weight {stability_weight}: use 0 (off) or a positive weight such as 0.02")
     if init and resume:

@@ -23,7 +23,7 @@ from rich.progress import TextColumn
 from realtime import checkpoint, images, progress
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_dir_creatable, check_distinct, check_writable_dir
-from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
+from realtime.losses import TRAIN_CONTENT, PerceptualLoss, style_taps_for
 from realtime.photos import BatchSource, find_photos
 from realtime.precision import autocast, cpu_model, pick_precision
 from realtime.stability import StabilityLoss
@@ -304,9 +304,10 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     style_bgr = images.read_bgr(settings.style_image, "style image")
     style = images.bgr_to_tensor(images.resize_long_side(style_bgr, settings.style_size)).to(device)
 
-    vgg, vgg_file = load_features(TRAIN_STYLE + [settings.content_tap], settings.vgg)
+    style_taps = style_taps_for(settings.style_tap_weights)
+    vgg, vgg_file = load_features(style_taps + [settings.content_tap], settings.vgg)
     vgg = vgg.to(device).to(memory_format=torch.channels_last)  # oneDNN and cuDNN are faster on NHWC
-    loss_fn = PerceptualLoss(vgg, style, TRAIN_STYLE, settings.content_tap, settings.content_weight,
+    loss_fn = PerceptualLoss(vgg, style, style_taps, settings.content_tap, settings.content_weight,
                              settings.style_weight, settings.tv_weight, relative=True,
                              statistic=settings.style_statistic,
                              colour_weight=settings.colour_weight,

@@ -197,9 +197,34 @@ def test_style_tap_weights_are_a_weighted_mean(tmp_path, vgg_weights):
                  "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
     assert result.code == 0, result.stderr
     assert json.loads((out / "t.json").read_text())["settings"]["style_tap_weights"] == [0, 0.5, 1, 4]
-    for bad in ("1,1,1", "1,1,1,-1", "0,0,0,0", "a,b,c,d"):
+    for bad in ("1,1,1", "1,1,1,-1", "0,0,0,0", "a,b,c,d", "1,1,1,1,1,1"):
         assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out,
                                "--style-tap-weights", bad), "--style-tap-weights")
+
+
+def test_a_fifth_style_tap_weight_trains_on_relu5_1(tmp_path, vgg_weights):
+    """Five --style-tap-weights add relu5_1 (lengstrom's taps): with the weight on it alone the style loss is
+    relu5_1's relative error, not any of the four Johnson taps', and the card keeps all five."""
+    from realtime import images
+    from realtime.losses import GATYS_STYLE, TRAIN_STYLE, PerceptualLoss, style_taps_for
+    from realtime.vgg import load_features
+
+    assert style_taps_for((1, 1, 1, 1)) == TRAIN_STYLE and style_taps_for((1, 1, 1, 1, 1)) == GATYS_STYLE
+    vgg, _ = load_features(GATYS_STYLE + ["relu2_2"])
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
+    loss = lambda w: PerceptualLoss(vgg, style, GATYS_STYLE, "relu2_2", 1, 1, 0, relative=True, tap_weights=w)
+    with torch.no_grad():
+        fp = vgg(photo)
+        per_tap = [float(loss([1.0 if i == k else 0.0 for i in range(5)]).style_loss_of(fp)) for k in range(5)]
+    assert min(abs(per_tap[4] - v) for v in per_tap[:4]) > 1e-3
+    out = tmp_path / "out"
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--steps", 1, "--batch-size", 1,
+                 "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0,
+                 "--style-tap-weights", "0,0,0,0,1", "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    card = json.loads((out / "t.json").read_text())
+    assert card["settings"]["style_tap_weights"] == [0, 0, 0, 0, 1]
 
 
 def test_colour_term_measures_lost_hue_not_detail():
