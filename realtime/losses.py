@@ -13,13 +13,13 @@ from realtime.vgg import VGG19Features
 GATYS_STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 GATYS_CONTENT = "relu4_2"
 TRAIN_STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+TRAIN_CONTENT = "relu2_2"
 
 
 def style_taps_for(tap_weights) -> list[str]:
     """Four weights train on relu1_1..relu4_1 (Johnson); a fifth adds relu5_1 (Gatys, lengstrom), whose
     receptive field (156 px, against relu4_1's 68) lets the style's large strokes have a say."""
     return GATYS_STYLE if len(tap_weights) == len(GATYS_STYLE) else TRAIN_STYLE
-TRAIN_CONTENT = "relu2_2"
 
 
 def gram(features: torch.Tensor, centred: bool = False) -> torch.Tensor:
