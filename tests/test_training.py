@@ -171,32 +171,48 @@ def test_gram_plus_covariance_gives_the_style_variety_its_own_say(vgg_weights):
         PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, statistic="histogram")
 
 
+def _per_tap_style_losses(taps: list[str]):
+    """A relative-error PerceptualLoss over `taps` (weights -> loss), a photo's VGG features, and the style
+    loss of that photo with each tap weighted alone."""
+    from realtime import images
+    from realtime.losses import PerceptualLoss
+    from realtime.vgg import load_features
+
+    vgg, _ = load_features(taps + ["relu2_2"])
+    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
+    loss = lambda w: PerceptualLoss(vgg, style, taps, "relu2_2", 1, 1, 0, relative=True, tap_weights=w)
+    with torch.no_grad():
+        fp = vgg(photo)
+        alone = [[1.0 if i == k else 0.0 for i in range(len(taps))] for k in range(len(taps))]
+        per_tap = [float(loss(w).style_loss_of(fp)) for w in alone]
+    return loss, fp, per_tap
+
+
+def _card_tap_weights(out, weights: str) -> list[float]:
+    """One tiny training step with --style-tap-weights; the weights its card records."""
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--steps", 1, "--batch-size", 1,
+                 "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0, "--style-tap-weights", weights,
+                 "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    return json.loads((out / "t.json").read_text())["settings"]["style_tap_weights"]
+
+
 def test_style_tap_weights_are_a_weighted_mean(tmp_path, vgg_weights):
     """--style-tap-weights: the style loss is the weighted mean of the taps' relative errors (0 drops a tap,
     equal weights give the plain mean), recorded in the card; a malformed list is one error line."""
-    from realtime import images
-    from realtime.losses import TRAIN_STYLE, PerceptualLoss
-    from realtime.vgg import load_features
+    from realtime.losses import TRAIN_STYLE
 
-    vgg, _ = load_features(TRAIN_STYLE + ["relu2_2"])
-    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
-    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
-    loss = lambda w: PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, tap_weights=w)
+    loss, fp, per_tap = _per_tap_style_losses(TRAIN_STYLE)
+    assert len(set(round(v, 6) for v in per_tap)) == 4
     with torch.no_grad():
-        fp = vgg(photo)
-        per_tap = [float(loss([1.0 if i == k else 0.0 for i in range(4)]).style_loss_of(fp)) for k in range(4)]
-        assert len(set(round(v, 6) for v in per_tap)) == 4
         assert float(loss(None).style_loss_of(fp)) == pytest.approx(sum(per_tap) / 4, rel=1e-5)
         assert float(loss([2, 2, 2, 2]).style_loss_of(fp)) == pytest.approx(sum(per_tap) / 4, rel=1e-5)
         assert float(loss([0, 0, 1, 3]).style_loss_of(fp)) == pytest.approx((per_tap[2] + 3 * per_tap[3]) / 4, rel=1e-5)
     with pytest.raises(ValueError):
         loss([1, 1, 1])
     out = tmp_path / "out"
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--steps", 1, "--batch-size", 1,
-                 "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0, "--style-tap-weights", "0,0.5,1,4",
-                 "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
-    assert result.code == 0, result.stderr
-    assert json.loads((out / "t.json").read_text())["settings"]["style_tap_weights"] == [0, 0.5, 1, 4]
+    assert _card_tap_weights(out, "0,0.5,1,4") == [0, 0.5, 1, 4]
     for bad in ("1,1,1", "1,1,1,-1", "0,0,0,0", "a,b,c,d", "1,1,1,1,1,1"):
         assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out,
                                "--style-tap-weights", bad), "--style-tap-weights")
@@ -205,26 +221,12 @@ def test_style_tap_weights_are_a_weighted_mean(tmp_path, vgg_weights):
 def test_a_fifth_style_tap_weight_trains_on_relu5_1(tmp_path, vgg_weights):
     """Five --style-tap-weights add relu5_1 (lengstrom's taps): with the weight on it alone the style loss is
     relu5_1's relative error, not any of the four Johnson taps', and the card keeps all five."""
-    from realtime import images
-    from realtime.losses import GATYS_STYLE, TRAIN_STYLE, PerceptualLoss, style_taps_for
-    from realtime.vgg import load_features
+    from realtime.losses import GATYS_STYLE, TRAIN_STYLE, style_taps_for
 
     assert style_taps_for((1, 1, 1, 1)) == TRAIN_STYLE and style_taps_for((1, 1, 1, 1, 1)) == GATYS_STYLE
-    vgg, _ = load_features(GATYS_STYLE + ["relu2_2"])
-    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
-    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
-    loss = lambda w: PerceptualLoss(vgg, style, GATYS_STYLE, "relu2_2", 1, 1, 0, relative=True, tap_weights=w)
-    with torch.no_grad():
-        fp = vgg(photo)
-        per_tap = [float(loss([1.0 if i == k else 0.0 for i in range(5)]).style_loss_of(fp)) for k in range(5)]
+    _, _, per_tap = _per_tap_style_losses(GATYS_STYLE)
     assert min(abs(per_tap[4] - v) for v in per_tap[:4]) > 1e-3
-    out = tmp_path / "out"
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--steps", 1, "--batch-size", 1,
-                 "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0,
-                 "--style-tap-weights", "0,0,0,0,1", "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
-    assert result.code == 0, result.stderr
-    card = json.loads((out / "t.json").read_text())
-    assert card["settings"]["style_tap_weights"] == [0, 0, 0, 0, 1]
+    assert _card_tap_weights(tmp_path / "out", "0,0,0,0,1") == [0, 0, 0, 0, 1]
 
 
 def test_colour_term_measures_lost_hue_not_detail():
