@@ -19,15 +19,13 @@ from __future__ import annotations
 import heapq
 import os
 import queue
-import signal
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import av
 import numpy as np
@@ -36,6 +34,7 @@ from av.video.reformatter import Interpolation
 from realtime.errors import UserError
 from realtime.files import check_distinct, check_output_path, temp_beside
 from realtime.inflight import Ordered
+from realtime.interrupts import sigint_ignored
 
 SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -361,7 +360,7 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequenc
     finally:
         if ordered is not None:
             ordered.close()
-        with _sigint_ignored():
+        with sigint_ignored():
             if interrupted or failure is not None:
                 shared.stop.set()
             _put(encode_q, _DONE, lambda: encoder.is_alive())
@@ -409,19 +408,6 @@ def _get(q: queue.Queue, producer: threading.Thread, shared: _Shared) -> Any:
         except queue.Empty:
             if not producer.is_alive() and q.empty():
                 return _DONE
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """A second Ctrl-C while flushing would leave a broken file: hold it off for those moments."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _close_quietly(container: Any) -> None:

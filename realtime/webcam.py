@@ -37,6 +37,7 @@ from realtime.blend import STRENGTH_STEP, check_strength
 from realtime.stabilize import DEFAULT_STABILIZE, Stabilizer, check_amount
 from realtime.errors import UserError
 from realtime.inflight import Ordered, cpu_workers
+from realtime.interrupts import DeferredInterrupt, sigint_ignored
 from realtime.zoo import LITE_SUFFIX
 from realtime.files import atomic_path, check_distinct, check_output_path, check_writable_dir, temp_beside
 
@@ -503,6 +504,7 @@ class LiveLoop:
         self.last_clean: Optional[np.ndarray] = None
         self.last_view: Optional[np.ndarray] = None
         self._used_record_path = False
+        self._ctrl_c = DeferredInterrupt()
 
     # -- keys -----------------------------------------------------------------------------------
     def handle_key(self, key: int) -> Optional[str]:
@@ -629,6 +631,13 @@ class LiveLoop:
             lines.append(f"steady {self.stabilizer.amount:.2f}")
         return draw_overlay(clean, lines, self.recorder is not None)
 
+    def _interrupted(self) -> bool:
+        """Ctrl-C is acted on here, between frames, so the recording and the count always agree."""
+        if self._ctrl_c.requested:
+            self.summary.interrupted = True
+            self.summary.reason = "interrupted (Ctrl-C)"
+        return self._ctrl_c.requested
+
     def _emit(self, job: "Job", styled: np.ndarray) -> bool:
         """Show a finished frame and answer the keys; False to stop (the reason is in the summary)."""
         view = self.present(job, styled)
@@ -636,6 +645,8 @@ class LiveLoop:
         if view is not None:
             self.last_view = view
             self.display.show(view)
+        if self._interrupted():
+            return False
         if self.handle_key(self.display.poll_key()) == QUIT:
             self.summary.reason = "quit"
         elif self.display.closed:
@@ -650,6 +661,8 @@ class LiveLoop:
             try:
                 return self.capture.get(timeout=0.05)
             except TimeoutError:
+                if self._interrupted():
+                    return None
                 if self.handle_key(self.display.poll_key()) == QUIT:
                     self.summary.reason = "quit"
                     return None
@@ -662,7 +675,7 @@ class LiveLoop:
         slots = [(lambda job, k=k: job.run(k)) for k in range(self.styles.flight)]
         flight = Ordered(slots, self._emit)
         try:
-            while flight.make_room():
+            while flight.make_room() and not self._interrupted():
                 frame = self._next_frame()
                 if frame is None:
                     if not self.summary.reason and flight.flush():  # the source ended: show what is in flight
@@ -674,32 +687,39 @@ class LiveLoop:
         finally:
             flight.close()
 
+    def _tidy(self) -> None:
+        """Stop the source, finalise the recording and the screenshot, close the window: on every exit path."""
+        try:
+            self.capture.stop()
+            self.stop_recording()
+            if self.options.virtual_cam is not None:
+                self.options.virtual_cam.close()
+            if self.options.screenshot is not None and self.last_view is not None:
+                shown = self.display.last if self.display.last is not None else self.last_view
+                write_png(self.options.screenshot, shown)
+        finally:
+            self.display.close()
+
     def run(self) -> Summary:
         """Run until the source ends, the user quits or --max-frames; tidy up on every path.
 
-        Ctrl-C is caught: the recording is finalised and the summary says `interrupted`.
-        Other exceptions (the capture thread's included) propagate after the same tidying.
+        Ctrl-C stops the loop after the frame at hand (a second one at once); the recording is finalised,
+        unbroken by a further Ctrl-C, and the summary says `interrupted`. Other exceptions (the capture
+        thread's included) propagate after the same tidying.
         """
         start = self.clock()
         try:
-            if self.options.record is not None:
-                self.start_recording()
-            self._loop()
+            with self._ctrl_c:
+                if self.options.record is not None:
+                    self.start_recording()
+                self._loop()
         except KeyboardInterrupt:
             self.summary.interrupted = True
             self.summary.reason = "interrupted (Ctrl-C)"
         finally:
             self.summary.seconds = self.clock() - start
-            try:
-                self.capture.stop()
-                self.stop_recording()
-                if self.options.virtual_cam is not None:
-                    self.options.virtual_cam.close()
-                if self.options.screenshot is not None and self.last_view is not None:
-                    shown = self.display.last if self.display.last is not None else self.last_view
-                    write_png(self.options.screenshot, shown)
-            finally:
-                self.display.close()
+            with sigint_ignored():
+                self._tidy()
             self.summary.devices = self.styles.devices()
             self.summary.providers = self.styles.providers()
             self.summary.dropped = getattr(self.capture, "dropped", 0)

@@ -438,6 +438,40 @@ def test_ctrl_c_in_process_finalises_and_reports(two_styles, tmp_path):
     assert len(got) == 4
 
 
+class CtrlCSink:
+    """A pretend virtual camera at whose `n`-th frame the user presses Ctrl-C `times` times: a real SIGINT
+    that lands mid-frame, after the frame is recorded and before it is counted."""
+
+    def __init__(self, n: int, times: int = 1):
+        self.n, self.times, self.frames = n, times, 0
+
+    def send(self, frame: np.ndarray) -> None:
+        self.frames += 1
+        if self.frames == self.n:
+            for _ in range(self.times):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def close(self) -> None:
+        pass
+
+
+def test_ctrl_c_mid_frame_finishes_that_frame_so_recording_and_count_agree(two_styles, tmp_path):
+    summary = LiveLoop(ListCapture(source_frames(10, (160, 90))), make_styles(two_styles[:1], []), NullDisplay(),
+                       LiveOptions(record=tmp_path / "r.mp4", virtual_cam=CtrlCSink(3))).run()
+    assert summary.interrupted and summary.reason == "interrupted (Ctrl-C)"
+    (path, recorded, _), = summary.recordings
+    assert summary.frames == recorded == len(read_video(path)[0]) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C is back
+
+
+def test_second_ctrl_c_stops_at_once_and_still_finalises_the_recording(two_styles, tmp_path):
+    summary = LiveLoop(ListCapture(source_frames(10, (160, 90))), make_styles(two_styles[:1], []), NullDisplay(),
+                       LiveOptions(record=tmp_path / "r.mp4", virtual_cam=CtrlCSink(3, times=2))).run()
+    assert summary.interrupted
+    (path, recorded, _), = summary.recordings
+    assert recorded == len(read_video(path)[0]) == 3 and summary.frames == 2  # cut off before frame 3 was counted
+
+
 def test_style_that_fails_to_load_is_skipped(two_styles, tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx file")
