@@ -634,9 +634,12 @@ class LiveLoop:
     def _interrupted(self) -> bool:
         """Ctrl-C is acted on here, between frames, so the recording and the count always agree."""
         if self._ctrl_c.requested:
-            self.summary.interrupted = True
-            self.summary.reason = "interrupted (Ctrl-C)"
+            self._mark_interrupted()
         return self._ctrl_c.requested
+
+    def _mark_interrupted(self) -> None:
+        self.summary.interrupted = True
+        self.summary.reason = "interrupted (Ctrl-C)"
 
     def _emit(self, job: "Job", styled: np.ndarray) -> bool:
         """Show a finished frame and answer the keys; False to stop (the reason is in the summary)."""
@@ -714,8 +717,7 @@ class LiveLoop:
                     self.start_recording()
                 self._loop()
         except KeyboardInterrupt:
-            self.summary.interrupted = True
-            self.summary.reason = "interrupted (Ctrl-C)"
+            self._mark_interrupted()
         finally:
             self.summary.seconds = self.clock() - start
             with sigint_ignored():
