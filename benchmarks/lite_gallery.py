@@ -10,6 +10,14 @@ overwritten), keeping the card's history:
         --lr 0.001 --gram-weight 20000 --gram-tap-weights 1,1,1,8 --init models/wave-lite.onnx --photos 12 \
         --lineage "session 14, re-distilled from the new wave"
 
+A copy still over 10 % of its teacher's style loss gets more Gram steps (the same --work and a larger
+--steps resumes); when those stall on 160-px crops, a Gram phase on 256-px crops took wave-lite from 1.14x
+to 1.085x (session 20):
+
+    python benchmarks/lite_gallery.py wave --shared ../shared --work /tmp/wl256 --plain-steps 0 --steps 400 \
+        --image-size 256 --lr 0.0005 --gram-weight 40000 --gram-tap-weights 1,1,1,8 --init models/wave-lite.onnx \
+        --photos 12 --lineage "session 20, the Gram phase on 256-px crops"
+
 Runs `realtime distill` (lite4, width 12, 4 blocks: the design benchmarks/lite_arch.py chose) from the
 shipped models/NAME.onnx into --work, in two phases: --plain-steps without the Gram term (a step costs
 the teacher's and the student's passes only: the picture and its colours), then --steps with it (a VGG
