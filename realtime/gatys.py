@@ -59,6 +59,36 @@ def _resize_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 255)
 
 
+def optimise_pixels(x: torch.Tensor, loss_fn: PerceptualLoss, content_feats: torch.Tensor, steps: int,
+                    optimizer: str = "lbfgs", lr: float = 5.0,
+                    on_step: Callable[[dict[str, float]], None] | None = None) -> torch.Tensor:
+    """Optimise the pixels of `x` (0-255, kept in range) against `loss_fn`; `on_step` gets each step's
+    losses. Shared with benchmarks/loss_probe.py, which asks the same of a training loss."""
+    x = x.detach().clone().requires_grad_(True)
+    last: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        nonlocal last
+        opt.zero_grad(set_to_none=True)
+        parts = loss_fn(x, content_feats)
+        parts.total.backward()
+        last = parts.as_floats()
+        return parts.total
+
+    if optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50,
+                                                      tolerance_grad=0, tolerance_change=0)
+    else:
+        opt = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        opt.step(closure)
+        with torch.no_grad():
+            x.clamp_(0, 255)
+        if on_step:
+            on_step(last)
+    return x.detach()
+
+
 def stylise(content_bgr: np.ndarray, style_bgr: np.ndarray, vgg: VGG19Features, settings: GatysSettings,
             device: torch.device, on_step: Callable[[int, int, dict[str, float]], None] | None = None) -> GatysResult:
     """Return the stylised image (uint8 BGR, long side `settings.size`) and the loss history."""
@@ -68,7 +98,6 @@ def stylise(content_bgr: np.ndarray, style_bgr: np.ndarray, vgg: VGG19Features, 
     history: list[dict[str, float]] = []
     x: torch.Tensor | None = None
     photo_style = float("nan")
-    done = 0
     for long_side, n_steps in plan:
         content = _to_tensor(content_bgr, long_side, device)
         style = _to_tensor(style_bgr, long_side, device)
@@ -84,30 +113,12 @@ def stylise(content_bgr: np.ndarray, style_bgr: np.ndarray, vgg: VGG19Features, 
                 x = content.clone()
         else:
             x = _resize_to(x, content)
-        x = x.detach().requires_grad_(True)
-        last: dict[str, float] = {}
 
-        def closure() -> torch.Tensor:
-            nonlocal last
-            opt.zero_grad(set_to_none=True)
-            parts = loss_fn(x, content_feats)
-            parts.total.backward()
-            last = parts.as_floats()
-            return parts.total
-
-        if settings.optimizer == "lbfgs":
-            opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50,
-                                                          tolerance_grad=0, tolerance_change=0)
-        else:
-            opt = torch.optim.Adam([x], lr=settings.lr)
-        for _ in range(n_steps):
-            opt.step(closure)
-            with torch.no_grad():
-                x.clamp_(0, 255)
-            done += 1
-            last = dict(last, size=float(long_side))
-            history.append(last)
+        def record(last: dict[str, float], size: float = float(long_side)) -> None:
+            history.append(dict(last, size=size))
             if on_step:
-                on_step(done, total_steps, last)
+                on_step(len(history), total_steps, history[-1])
+
+        x = optimise_pixels(x, loss_fn, content_feats, n_steps, settings.optimizer, settings.lr, record)
     assert x is not None
     return GatysResult(images.tensor_to_bgr(x), history, photo_style, history[-1] if history else {})
