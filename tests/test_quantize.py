@@ -42,6 +42,8 @@ def test_int8_graph_is_qdq_with_float_norms_and_our_metadata(tiny_onnx, tiny_int
         w, scale = weights[dq.input[0]], weights[dq.input[1]]
         assert w.data_type == onnx.TensorProto.INT8 and len(w.dims) == 4
         assert list(scale.dims) == [w.dims[0]]
+        values = onnx.numpy_helper.to_array(w)  # 7 bits: no saturation in VPMADDUBSW on CPUs without VNNI
+        assert values.min() >= -64 and values.max() <= 64 and np.abs(values).max() > 32
         assert conv.input[0] in dequantized  # and uint8 activations in
     norms = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
     assert norms and all(weights[n.input[1]].data_type == onnx.TensorProto.FLOAT for n in norms)
