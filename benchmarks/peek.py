@@ -1,5 +1,6 @@
 """A quick look at training checkpoints beside an anchor, without VGG: a contact sheet and the two figures
-that catch a washed-out network (L* contrast, colourfulness), in seconds per checkpoint.
+that catch a washed-out network (L* contrast, colourfulness) and the one that catches a network repainting
+every object in the painting's palette (colour kept), in seconds per checkpoint.
 
     python benchmarks/peek.py --shared ../shared --anchor pytorch_examples_nc16_mosaic.onnx \
         -o /tmp/peek.png run1/mosaic.ckpt run2/mosaic.ckpt models/mosaic.onnx
@@ -57,17 +58,17 @@ def main() -> None:
     for path in photos:
         photo = images.resize_long_side(images.read_bgr(path), args.size)
         row = [photo]
-        figures["photo"].append((ev.lightness_contrast(photo), ev.colourfulness(photo)))
+        figures["photo"].append((ev.lightness_contrast(photo), ev.colourfulness(photo), 1.0))
         for name, fn in models.items():
             out = fn(photo)
             row.append(out)
-            figures[name].append((ev.lightness_contrast(out), ev.colourfulness(out)))
+            figures[name].append((ev.lightness_contrast(out), ev.colourfulness(out), ev.colour_kept(photo, out)))
         rows.append(row)
     images.write_bgr(args.out, ev.contact_sheet(rows, ["photo", *models], cell=args.size))
-    print(f"{'model':<40} {'L* contrast':>12} {'colourful':>10}")
+    print(f"{'model':<40} {'L* contrast':>12} {'colourful':>10} {'colour kept':>12}")
     for name, values in figures.items():
-        c, f = np.mean(values, axis=0)
-        print(f"{name:<40} {c:>12.1f} {f:>10.1f}")
+        c, f, k = np.mean(values, axis=0)
+        print(f"{name:<40} {c:>12.1f} {f:>10.1f} {k:>12.2f}")
     print(f"wrote {args.out}")
     if args.losses:
         from gallery import judged_photos  # benchmarks/ is on the path when this script runs

@@ -593,7 +593,7 @@ def evaluate(
         losses, outputs = ev.photo_losses(engines, files, images.read_bgr(style_image, "style image"), size)
         result["photos"] = {"folder": str(photos), "count": len(files), "size": size,
                             "style_image": str(style_image), "losses": losses}
-        for col in ("style loss", "content loss", "L* contrast", "colourfulness"):
+        for col in ("style loss", "content loss", "L* contrast", "colourfulness", "colour kept"):
             table.add_column(col, justify="right")
         like = ev.likeness(outputs, teacher_label) if teacher_label else {}
         if teacher_label:
@@ -621,7 +621,8 @@ def evaluate(
         row = [name]
         if photos is not None:
             keys = ("style", "content", "contrast", "colourfulness")
-            row += [f"{losses[name][k]:.1f}" for k in keys] if name in losses else [""] * len(keys)
+            row += ([f"{losses[name][k]:.1f}" for k in keys] + [f"{losses[name]['colour_kept']:.2f}"]
+                    if name in losses else [""] * (len(keys) + 1))
             if teacher_label:
                 row += [f"{like[name]['psnr']:.2f}", f"{like[name]['ssim']:.3f}"] if name in like else ["", ""]
         if clip is not None:

@@ -191,6 +191,33 @@ def colourfulness(bgr: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+def colour_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> float:
+    """How much of each region's own colour the stylised image keeps, -1..1 (1: every block's chroma as in
+    the photo; 0: grey, or hues unrelated to the photo's; below 0: opposite hues).
+
+    The figure that tells an anchor from a network that repaints every object in the painting's palette
+    (a red door turned slate blue), which colourfulness alone cannot: both can be equally colourful.
+    Per block x block cell, the CIE a*b* chroma of the output is compared with the photo's: the cosine of
+    the hue angle, times the output's chroma as a share of the photo's (capped at 1), weighted by the
+    photo's chroma, so grey areas of the photo have no say.
+    """
+    def chroma(bgr: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+        h, w = lab.shape[:2]
+        cells = cv2.resize(lab, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
+        return cells[..., 1:].reshape(-1, 2).astype(np.float64)
+
+    p = chroma(photo_bgr)
+    o = chroma(cv2.resize(out_bgr, photo_bgr.shape[1::-1], interpolation=cv2.INTER_AREA)
+               if out_bgr.shape[:2] != photo_bgr.shape[:2] else out_bgr)
+    p_len, o_len = np.linalg.norm(p, axis=1), np.linalg.norm(o, axis=1)
+    if p_len.sum() < 1e-6:
+        return 0.0
+    cos = (p * o).sum(axis=1) / np.maximum(p_len * o_len, 1e-9)
+    share = np.minimum(o_len / np.maximum(p_len, 1e-9), 1.0)
+    return float((p_len * cos * share).sum() / p_len.sum())
+
+
 def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 256) -> np.ndarray:
     """A grid: one row per photo, one column per label (first column the photo itself)."""
     def fit(img: np.ndarray) -> np.ndarray:
@@ -211,8 +238,8 @@ def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 2
 
 def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: np.ndarray, size: int,
                  vgg=None) -> tuple[dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
-    """Mean Gram style loss (relu1_1..relu5_1), content loss (relu4_2), L* contrast and colourfulness per
-    model, plus its outputs.
+    """Mean Gram style loss (relu1_1..relu5_1), content loss (relu4_2), L* contrast, colourfulness and
+    colour kept per model, plus its outputs.
 
     The same definition as Gatys mode, for every model alike (ours, the anchors, anyone's), with the style
     image scaled to the photos' long side. 'photo' (the unchanged photos) is always included as the base.
@@ -228,7 +255,7 @@ def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: n
     style = images.bgr_to_tensor(images.resize_long_side(style_bgr, size))
     loss = PerceptualLoss(vgg, style, GATYS_STYLE, GATYS_CONTENT, 1, 1, 0)
     all_models: dict[str, Stylise] = {"photo": lambda frame: frame, **stylisers}
-    totals = {name: {"style": 0.0, "content": 0.0, "contrast": 0.0, "colourfulness": 0.0} for name in all_models}
+    totals = {name: {"style": 0.0, "content": 0.0, "contrast": 0.0, "colourfulness": 0.0, "colour_kept": 0.0} for name in all_models}
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in all_models}
     for path in photos:
         photo = images.resize_long_side(images.read_bgr(path), size)
@@ -242,5 +269,6 @@ def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: n
                 totals[name]["content"] += float(loss.content_loss_of(feats, content_feats))
             totals[name]["contrast"] += lightness_contrast(out)
             totals[name]["colourfulness"] += colourfulness(out)
+            totals[name]["colour_kept"] += colour_kept(photo, out)
     means = {name: {k: v / len(photos) for k, v in vals.items()} for name, vals in totals.items()}
     return means, outputs

@@ -149,6 +149,37 @@ def test_contrast_and_colourfulness_figures():
     assert colourfulness(red) > 50
 
 
+def test_colour_kept_tells_the_photo_s_own_colours_from_a_repainted_palette():
+    """On a real photo: itself keeps all of its colour, a grey copy none, half the chroma half, opposite
+    hues a negative share, and the same lightness repainted in one palette colour (a style's average) far
+    less than the photo's own hues, though it is as colourful."""
+    import cv2
+
+    from realtime import images
+    from realtime.evaluate import colour_kept, colourfulness
+
+    photo = images.resize_long_side(images.read_bgr(PHOTOS / "kodim05.jpg"), 256)
+    lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
+
+    def from_lab(a_b_scale: float, fixed_chroma: tuple[float, float] | None = None) -> np.ndarray:
+        out = lab.copy()
+        if fixed_chroma is None:
+            out[..., 1:] *= a_b_scale
+        else:
+            out[..., 1], out[..., 2] = fixed_chroma
+        return (np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2BGR), 0, 1) * 255).round().astype(np.uint8)
+
+    grey = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    assert colour_kept(photo, photo) == pytest.approx(1, abs=0.01)
+    assert colour_kept(photo, grey) == pytest.approx(0, abs=0.05)
+    assert colour_kept(photo, from_lab(0.5)) == pytest.approx(0.5, abs=0.06)
+    assert colour_kept(photo, from_lab(-1)) < -0.7
+    slate = from_lab(1, fixed_chroma=(-5.0, -25.0))
+    assert colourfulness(slate) > 0.5 * colourfulness(photo)
+    assert colour_kept(photo, slate) < 0.5
+    assert colour_kept(photo, cv2.resize(photo, (200, 150))) > 0.9  # another size is compared at the photo's
+
+
 def test_gram_plus_covariance_gives_the_style_variety_its_own_say(vgg_weights):
     """The uncentred Gram is mostly the features' mean; gram+covariance averages it with the covariance's
     error, so a photo is rated by both, and the style image itself still scores zero."""
