@@ -154,10 +154,14 @@ def temporal_variants(frames: Iterable[np.ndarray], stylise: Stylise,
     return results
 
 
+def cie_lab(bgr: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* of a uint8 BGR image (L* 0-100), the space of the colour figures below."""
+    return cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+
+
 def lightness_contrast(bgr: np.ndarray) -> float:
     """Standard deviation of CIE L* (0-100): a pale, washed-out result scores low whatever its style loss."""
-    lab = cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
-    return float(lab[..., 0].std())
+    return float(cie_lab(bgr)[..., 0].std())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -202,7 +206,7 @@ def colour_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> 
     photo's chroma, so grey areas of the photo have no say.
     """
     def chroma(bgr: np.ndarray) -> np.ndarray:
-        lab = cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+        lab = cie_lab(bgr)
         h, w = lab.shape[:2]
         cells = cv2.resize(lab, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
         return cells[..., 1:].reshape(-1, 2).astype(np.float64)
@@ -255,7 +259,8 @@ def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: n
     style = images.bgr_to_tensor(images.resize_long_side(style_bgr, size))
     loss = PerceptualLoss(vgg, style, GATYS_STYLE, GATYS_CONTENT, 1, 1, 0)
     all_models: dict[str, Stylise] = {"photo": lambda frame: frame, **stylisers}
-    totals = {name: {"style": 0.0, "content": 0.0, "contrast": 0.0, "colourfulness": 0.0, "colour_kept": 0.0} for name in all_models}
+    totals = {name: {"style": 0.0, "content": 0.0, "contrast": 0.0, "colourfulness": 0.0, "colour_kept": 0.0}
+              for name in all_models}
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in all_models}
     for path in photos:
         photo = images.resize_long_side(images.read_bgr(path), size)
