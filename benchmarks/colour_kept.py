@@ -5,8 +5,9 @@ sheets still show (a red door turned slate blue), which neither the style loss n
 
 For each of the six styles that have an anchor: `models/NAME.onnx`, `models/NAME-lite.onnx` and the anchor
 stylise all 24 unseen Kodak photos at --size (long side); the figure is `realtime.evaluate.colour_kept`
-(1: every 16-px cell keeps the photo's hue and chroma; 0: grey or unrelated hues), with colourfulness beside
-it. No VGG, so it takes about a minute. Prints a table and writes results/colour_kept.json.
+(1: every 16-px cell keeps the photo's hue and chroma; 0: grey or unrelated hues), with
+`realtime.evaluate.shading_kept` (the correlation of 16-px cells' lightness with the photo's) and
+colourfulness beside it. No VGG, so it takes about a minute. Prints a table and writes results/colour_kept.json.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def main() -> None:
         style, _, path = item.partition("=")
         extras.setdefault(style, []).append((Path(path).stem, Path(path)))
     rows = {}
-    print(f"{'style':<12} {'network':<34} {'colour kept':>12} {'colourful':>10}")
+    print(f"{'style':<12} {'network':<34} {'colour kept':>12} {'shading kept':>13} {'colourful':>10}")
     for style, anchor in ANCHORS.items():
         nets = [("ours", REPO / "models" / f"{style}.onnx"), ("ours-lite", REPO / "models" / f"{style}-lite.onnx"),
                 *extras.get(style, []), ("anchor " + anchor.removesuffix(".onnx"), args.shared / "anchors" / anchor)]
@@ -48,9 +49,11 @@ def main() -> None:
             engine = Engine(path, device="cpu")
             outs = [engine(p) for p in photos]
             kept = float(np.mean([ev.colour_kept(p, o) for p, o in zip(photos, outs)]))
+            shading = float(np.mean([ev.shading_kept(p, o) for p, o in zip(photos, outs)]))
             colourful = float(np.mean([ev.colourfulness(o) for o in outs]))
-            rows[style][label] = {"colour_kept": kept, "colourfulness": colourful, "model": path.name}
-            print(f"{style:<12} {label:<34} {kept:>12.3f} {colourful:>10.1f}", flush=True)
+            rows[style][label] = {"colour_kept": kept, "shading_kept": shading, "colourfulness": colourful,
+                                  "model": path.name}
+            print(f"{style:<12} {label:<34} {kept:>12.3f} {shading:>13.3f} {colourful:>10.1f}", flush=True)
     result = {"photos": f"{len(photos)} Kodak photos (shared/data/eval) at {args.size} px", "figures": rows,
               "cpu": platform.processor() or platform.machine(), "onnxruntime": ort.__version__}
     args.out.write_text(json.dumps(result, indent=2))

@@ -166,10 +166,10 @@ def judge(name: str, shared: Path, out: Path, style_image: str, card: dict, coun
               "model_card": {k: card.get(k) for k in ("steps", "train_seconds", "precision", "cpu", "recipe", "init")},
               "onnxruntime": ort.__version__}
     (REPO / "benchmarks" / "styles" / f"{name}.json").write_text(json.dumps(result, indent=2))
-    print(f"{'model':<40} {'style':>9} {'content':>9} {'L* contrast':>12} {'colourful':>10} {'colour kept':>12}")
+    print(f"{'model':<40} {'style':>9} {'content':>9} {'L* contrast':>12} {'colourful':>10} {'colour kept':>12} {'shading kept':>13}")
     for model, m in means.items():
         print(f"{model:<40} {m['style']:>9.1f} {m['content']:>9.1f} {m['contrast']:>12.1f} {m['colourfulness']:>10.1f}"
-              f" {m['colour_kept']:>12.2f}")
+              f" {m['colour_kept']:>12.2f} {m['shading_kept']:>13.2f}")
     print(f"(judged in {time.time() - t:.0f} s)")
 
 

@@ -58,17 +58,18 @@ def main() -> None:
     for path in photos:
         photo = images.resize_long_side(images.read_bgr(path), args.size)
         row = [photo]
-        figures["photo"].append((ev.lightness_contrast(photo), ev.colourfulness(photo), 1.0))
+        figures["photo"].append((ev.lightness_contrast(photo), ev.colourfulness(photo), 1.0, 1.0))
         for name, fn in models.items():
             out = fn(photo)
             row.append(out)
-            figures[name].append((ev.lightness_contrast(out), ev.colourfulness(out), ev.colour_kept(photo, out)))
+            figures[name].append((ev.lightness_contrast(out), ev.colourfulness(out), ev.colour_kept(photo, out),
+                                  ev.shading_kept(photo, out)))
         rows.append(row)
     images.write_bgr(args.out, ev.contact_sheet(rows, ["photo", *models], cell=args.size))
-    print(f"{'model':<40} {'L* contrast':>12} {'colourful':>10} {'colour kept':>12}")
+    print(f"{'model':<40} {'L* contrast':>12} {'colourful':>10} {'colour kept':>12} {'shading kept':>13}")
     for name, values in figures.items():
-        c, f, k = np.mean(values, axis=0)
-        print(f"{name:<40} {c:>12.1f} {f:>10.1f} {k:>12.2f}")
+        c, f, k, s = np.mean(values, axis=0)
+        print(f"{name:<40} {c:>12.1f} {f:>10.1f} {k:>12.2f} {s:>13.2f}")
     print(f"wrote {args.out}")
     if args.losses:
         from gallery import judged_photos  # benchmarks/ is on the path when this script runs

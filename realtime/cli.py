@@ -215,6 +215,7 @@ def train(
     content_tap: ContentTap = typer.Option(ContentTap.relu2_2, help="VGG layer whose features the output keeps from the photo: relu2_2 (Johnson) holds every edge where it is, so a stroke that redraws a contour costs content; relu4_2 (Gatys, lengstrom) holds the shapes and lets strokes move edges a few pixels (a 2-px shift costs it about a sixth of what it costs relu2_2, on average)."),
     tv_weight: float = typer.Option(1e-4, help="Weight of total variation (in 0-255 units; smooths noise)."),
     colour_weight: float = typer.Option(0.0, help="Weight of the local colour term: each region keeps the photo's hue (relative error of 8x8-averaged chroma) while the style redraws it; 0 turns it off."),
+    colour_shading: float = typer.Option(0.0, help="Share of the colour term given to local lightness (8x8-averaged, less the picture's mean): each region also stays as much darker or lighter than the rest as in the photo, so a dark red stays dark where chroma alone lets it turn cream. Needs --colour-weight."),
     style_statistic: StyleStatistic = typer.Option(StyleStatistic.gram, help="What the style loss matches at each VGG tap: Gram matrices; covariances (mean-free Grams); or both, which gives the style's variety of colours and strokes its own say."),
     style_tap_weights: str = typer.Option("1,1,1,1", help="Say of each style tap (relu1_1,relu2_1,relu3_1,relu4_1) in the style loss, a weighted mean: the early taps carry colour and fine grain, relu4_1 the strokes and tiles. A fifth number adds relu5_1, for the style's largest strokes."),
     lr: float = typer.Option(1e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
@@ -260,7 +261,7 @@ def train(
         raise UserError(f"--photo-size {photo_size}: use 0 (the crop size) or a short side in pixels such as 384")
     if not 0 <= finish_fraction <= 1:
         raise UserError(f"--finish-fraction {finish_fraction}: use a share between 0 and 1")
-    if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight, colour_weight) < 0:
+    if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight, colour_weight, colour_shading) < 0:
         raise UserError("--style-size must be at least 32, --lr positive, --warmup-steps and the loss weights not negative")
     tap_weights = _tap_weights(style_tap_weights, counts=(4, 5))
     if stability_weight < 0:
@@ -272,7 +273,8 @@ def train(
         batch_size=batch_size, image_size=image_size, small_size=small_size or None, finish_fraction=finish_fraction,
         photo_size=photo_size, style_size=style_size, style_weight=style_weight, content_weight=content_weight,
         content_tap=content_tap.value, tv_weight=tv_weight, lr=lr, lr_ramp=lr_ramp,
-        style_statistic=style_statistic.value, colour_weight=colour_weight, style_tap_weights=tap_weights,
+        style_statistic=style_statistic.value, colour_weight=colour_weight, colour_shading=colour_shading,
+        style_tap_weights=tap_weights,
         warmup_steps=warmup_steps, precision=precision.value, init=init, width=width, blocks=blocks, arch=arch.value,
         stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, preview_every=preview_every, device=device.value,
@@ -593,7 +595,7 @@ def evaluate(
         losses, outputs = ev.photo_losses(engines, files, images.read_bgr(style_image, "style image"), size)
         result["photos"] = {"folder": str(photos), "count": len(files), "size": size,
                             "style_image": str(style_image), "losses": losses}
-        for col in ("style loss", "content loss", "L* contrast", "colourfulness", "colour kept"):
+        for col in ("style loss", "content loss", "L* contrast", "colourfulness", "colour kept", "shading kept"):
             table.add_column(col, justify="right")
         like = ev.likeness(outputs, teacher_label) if teacher_label else {}
         if teacher_label:
@@ -621,8 +623,8 @@ def evaluate(
         row = [name]
         if photos is not None:
             keys = ("style", "content", "contrast", "colourfulness")
-            row += ([f"{losses[name][k]:.1f}" for k in keys] + [f"{losses[name]['colour_kept']:.2f}"]
-                    if name in losses else [""] * (len(keys) + 1))
+            row += ([f"{losses[name][k]:.1f}" for k in keys] + [f"{losses[name][k]:.2f}" for k in ("colour_kept", "shading_kept")]
+                    if name in losses else [""] * (len(keys) + 2))
             if teacher_label:
                 row += [f"{like[name]['psnr']:.2f}", f"{like[name]['ssim']:.3f}"] if name in like else ["", ""]
         if clip is not None:

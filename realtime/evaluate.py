@@ -222,6 +222,29 @@ def colour_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> 
     return float((p_len * cos * share).sum() / p_len.sum())
 
 
+
+def shading_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> float:
+    """How much of the photo's layout of light and dark the stylised image keeps, -1..1: the correlation of
+    CIE L* averaged over block x block cells (1: every region as much lighter or darker than the rest as in
+    the photo, whatever the overall tone; 0: unrelated).
+
+    What makes a stylised photo readable at a glance: over the 24 Kodak photos at 384 px the anchor
+    mosaic keeps 0.66, a network whose dark lead lines and pale glass cover the photo's own shading
+    about 0.5.
+    """
+    def cells(bgr: np.ndarray) -> np.ndarray:
+        lightness = cie_lab(bgr)[..., 0]
+        h, w = lightness.shape
+        return cv2.resize(lightness, (max(1, w // block), max(1, h // block)),
+                          interpolation=cv2.INTER_AREA).ravel().astype(np.float64)
+
+    p = cells(photo_bgr)
+    o = cells(cv2.resize(out_bgr, photo_bgr.shape[1::-1], interpolation=cv2.INTER_AREA)
+              if out_bgr.shape[:2] != photo_bgr.shape[:2] else out_bgr)
+    p, o = p - p.mean(), o - o.mean()
+    spread = np.sqrt((p * p).sum() * (o * o).sum())
+    return float((p * o).sum() / spread) if spread > 1e-9 else 0.0
+
 def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 256) -> np.ndarray:
     """A grid: one row per photo, one column per label (first column the photo itself)."""
     def fit(img: np.ndarray) -> np.ndarray:
@@ -242,8 +265,8 @@ def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 2
 
 def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: np.ndarray, size: int,
                  vgg=None) -> tuple[dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
-    """Mean Gram style loss (relu1_1..relu5_1), content loss (relu4_2), L* contrast, colourfulness and
-    colour kept per model, plus its outputs.
+    """Mean Gram style loss (relu1_1..relu5_1), content loss (relu4_2), L* contrast, colourfulness, colour
+    kept and shading kept per model, plus its outputs.
 
     The same definition as Gatys mode, for every model alike (ours, the anchors, anyone's), with the style
     image scaled to the photos' long side. 'photo' (the unchanged photos) is always included as the base.
@@ -259,8 +282,8 @@ def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: n
     style = images.bgr_to_tensor(images.resize_long_side(style_bgr, size))
     loss = PerceptualLoss(vgg, style, GATYS_STYLE, GATYS_CONTENT, 1, 1, 0)
     all_models: dict[str, Stylise] = {"photo": lambda frame: frame, **stylisers}
-    totals = {name: {"style": 0.0, "content": 0.0, "contrast": 0.0, "colourfulness": 0.0, "colour_kept": 0.0}
-              for name in all_models}
+    totals = {name: {"style": 0.0, "content": 0.0, "contrast": 0.0, "colourfulness": 0.0, "colour_kept": 0.0,
+                   "shading_kept": 0.0} for name in all_models}
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in all_models}
     for path in photos:
         photo = images.resize_long_side(images.read_bgr(path), size)
@@ -275,5 +298,6 @@ def photo_losses(stylisers: dict[str, Stylise], photos: list[Path], style_bgr: n
             totals[name]["contrast"] += lightness_contrast(out)
             totals[name]["colourfulness"] += colourfulness(out)
             totals[name]["colour_kept"] += colour_kept(photo, out)
+            totals[name]["shading_kept"] += shading_kept(photo, out)
     means = {name: {k: v / len(photos) for k, v in vals.items()} for name, vals in totals.items()}
     return means, outputs

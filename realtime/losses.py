@@ -40,12 +40,28 @@ def local_chroma(image: torch.Tensor, block: int = 8) -> torch.Tensor:
     return F.avg_pool2d(opponent, block, ceil_mode=True)
 
 
-def colour_error(output: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-    """Relative squared error of the local chroma, against the photo's (floored, so grey photos do not
-    blow it up): 0 keeps every region's hue, about 1 loses it."""
-    out, ref = local_chroma(output), local_chroma(photo)
-    floor = 0.05 ** 2 * ref[0].numel()
+def local_shading(image: torch.Tensor, block: int = 8) -> torch.Tensor:
+    """Lightness of an RGB 0-255 batch averaged over block x block cells, less the image's mean: which
+    regions are darker or lighter than the rest, free of the overall tone a style may shift."""
+    r, g, b = image.float().unbind(dim=1)
+    luma = F.avg_pool2d(((0.299 * r + 0.587 * g + 0.114 * b) / 255).unsqueeze(1), block, ceil_mode=True)
+    return luma - luma.mean(dim=(2, 3), keepdim=True)
+
+
+def _floored_relative(out: torch.Tensor, ref: torch.Tensor, floor: float) -> torch.Tensor:
+    floor = floor ** 2 * ref[0].numel()
     return ((out - ref) ** 2).sum((1, 2, 3)).div((ref ** 2).sum((1, 2, 3)).clamp_min(floor)).mean()
+
+
+def colour_error(output: torch.Tensor, photo: torch.Tensor, shading: float = 0.0) -> torch.Tensor:
+    """Relative squared error of the local chroma, against the photo's (floored, so grey photos do not
+    blow it up): 0 keeps every region's hue, about 1 loses it. `shading` adds that share of the same
+    error on the local lightness (`local_shading`): a chroma-only term cannot stop a network from
+    lifting a dark red shutter to cream, which greys it whatever its hue."""
+    error = _floored_relative(local_chroma(output), local_chroma(photo), 0.05)
+    if shading:
+        error = error + shading * _floored_relative(local_shading(output), local_shading(photo), 0.05)
+    return error
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
@@ -105,7 +121,8 @@ class PerceptualLoss(torch.nn.Module):
 
     def __init__(self, vgg: VGG19Features, style_image: torch.Tensor, style_taps: list[str], content_tap: str,
                  content_weight: float, style_weight: float, tv_weight: float, relative: bool = False,
-                 statistic: str = "gram", colour_weight: float = 0.0, tap_weights: list[float] | None = None):
+                 statistic: str = "gram", colour_weight: float = 0.0, tap_weights: list[float] | None = None,
+                 colour_shading: float = 0.0):
         super().__init__()
         if statistic not in self.STATISTICS:
             raise ValueError(f"style statistic {statistic!r}: use one of {', '.join(self.STATISTICS)}")
@@ -119,6 +136,7 @@ class PerceptualLoss(torch.nn.Module):
         self.style_weight = style_weight
         self.tv_weight = tv_weight
         self.colour_weight = colour_weight
+        self.colour_shading = colour_shading
         with torch.no_grad():
             feats = vgg(style_image)
         for i, tap in enumerate(style_taps):
@@ -171,6 +189,6 @@ class PerceptualLoss(torch.nn.Module):
             total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
             colour = None
             if self.colour_weight and photo is not None:
-                colour = colour_error(output, photo)
+                colour = colour_error(output, photo, self.colour_shading)
                 total = total + self.colour_weight * colour
         return LossParts(content, style, tv, total, colour)

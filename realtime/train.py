@@ -60,6 +60,7 @@ class TrainSettings:
     style_tap_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # relu1_1..relu4_1, a weighted mean
     tv_weight: float = 1e-4
     colour_weight: float = 0.0  # losses.colour_error: each region keeps the photo's hue
+    colour_shading: float = 0.0  # and, at this share, which regions are darker or lighter
     lr: float = 1e-3  # cosine-decayed to lr / 20
     lr_ramp: int = 100  # with init: steps over which the rate ramps up from lr / 100 (learning_rate)
     warmup_steps: int = 200  # from scratch: learn to reproduce the photo first (no VGG, seconds)
@@ -310,7 +311,7 @@ def train(settings: TrainSettings, resume: str | None = None) -> Path:
     loss_fn = PerceptualLoss(vgg, style, style_taps, settings.content_tap, settings.content_weight,
                              settings.style_weight, settings.tv_weight, relative=True,
                              statistic=settings.style_statistic,
-                             colour_weight=settings.colour_weight,
+                             colour_weight=settings.colour_weight, colour_shading=settings.colour_shading,
                              tap_weights=list(settings.style_tap_weights)).to(device)
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     model = model.to(memory_format=torch.channels_last)

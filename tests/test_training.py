@@ -180,6 +180,27 @@ def test_colour_kept_tells_the_photo_s_own_colours_from_a_repainted_palette():
     assert colour_kept(photo, cv2.resize(photo, (200, 150))) > 0.9  # another size is compared at the photo's
 
 
+
+def test_shading_kept_tells_the_photo_s_light_and_dark_from_a_new_one():
+    """On a real photo: itself, brightened, or with fine dark lines drawn over it keeps its shading; in
+    negative it is -1; a flat grey or a tiled pattern of the photo's own pixels keeps little."""
+    import cv2
+
+    from realtime import images
+    from realtime.evaluate import shading_kept
+
+    photo = images.resize_long_side(images.read_bgr(PHOTOS / "kodim05.jpg"), 256)
+    brighter = cv2.convertScaleAbs(photo, alpha=0.7, beta=70)
+    lined = photo.copy()
+    lined[::12] = 20  # a lead line every 12 rows, the kind a mosaic draws
+    shuffled = np.roll(np.roll(photo, photo.shape[0] // 2, axis=0), photo.shape[1] // 2, axis=1)
+    assert shading_kept(photo, photo) == pytest.approx(1, abs=1e-6)
+    assert shading_kept(photo, brighter) > 0.95
+    assert shading_kept(photo, lined) > 0.8
+    assert shading_kept(photo, 255 - photo) < -0.95
+    assert shading_kept(photo, np.full_like(photo, 128)) == 0
+    assert abs(shading_kept(photo, shuffled)) < 0.5
+
 def test_gram_plus_covariance_gives_the_style_variety_its_own_say(vgg_weights):
     """The uncentred Gram is mostly the features' mean; gram+covariance averages it with the covariance's
     error, so a photo is rated by both, and the style image itself still scores zero."""
@@ -275,14 +296,30 @@ def test_colour_term_measures_lost_hue_not_detail():
     assert float(colour_error(photo[:, [2, 0, 1]], photo)) > 1.2
 
 
+
+def test_shading_share_measures_lost_light_and_dark_not_tone():
+    """The shading share leaves the photo brightened as a whole alone and counts a photo whose dark and
+    light regions swap (the same hues), which the chroma part alone cannot see."""
+    from realtime import images
+    from realtime.losses import colour_error
+
+    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
+    brighter = (photo + 30).clamp(max=255)
+    luma = (0.299 * photo[:, 0] + 0.587 * photo[:, 1] + 0.114 * photo[:, 2]).unsqueeze(1)
+    swapped = photo + (255 - 2 * luma)  # lightness inverted, opponent chroma (channel differences) unchanged
+    assert float(colour_error(swapped, photo)) < 0.05
+    assert float(colour_error(swapped, photo, shading=1)) > 2
+    assert float(colour_error(brighter, photo, shading=1)) < 0.1
+
 def test_training_with_the_colour_term_records_it(tmp_path, vgg_weights):
     out = tmp_path / "out"
     result = cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--steps", 2, "--batch-size", 1,
                  "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0, "--colour-weight", 2,
-                 "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
+                 "--colour-shading", 1, "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
     assert result.code == 0, result.stderr
     card = json.loads((out / "c.json").read_text())
     assert card["settings"]["colour_weight"] == 2 and card["final_losses"]["colour"] > 0
+    assert card["settings"]["colour_shading"] == 1
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-weight", -1), "weight")
 
 
@@ -303,6 +340,22 @@ def test_every_shipped_style_has_a_portable_card():
         text = json.dumps(card)
         assert "/tmp/" not in text and "/work/" not in text and "/home/" not in text, style.name
 
+
+
+def test_every_shipped_cpu_network_copies_the_shipped_teacher():
+    """`--net auto` shows NAME-lite on a CPU: its card's teacher hash must be the shipped NAME.onnx, or CPU
+    users see a style the full network no longer draws (mosaic-lite copied an older mosaic for two
+    sessions). A retrained style ships with its re-distilled copy."""
+    import hashlib
+
+    lites = sorted((REPO / "models").glob("*-lite.onnx"))
+    assert len(lites) >= 12
+    for lite in lites:
+        card = json.loads(lite.with_suffix(".json").read_text())
+        teacher = REPO / "models" / card["teacher"]
+        assert teacher.name == lite.name.replace("-lite", ""), lite.name
+        assert card["teacher_sha256"] == hashlib.sha256(teacher.read_bytes()).hexdigest(), (
+            f"{lite.name} copies an older {teacher.name}: re-distil it (benchmarks/lite_gallery.py)")
 
 def test_photo_size_makes_a_crop_a_window_not_a_thumbnail():
     """--photo-size: the same 64-px crop shows a quarter of the width of a photo scaled to 256, where by
