@@ -195,6 +195,17 @@ def colourfulness(bgr: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+def lab_cells(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """CIE Lab of the photo and of the output (scaled to the photo's size first), averaged over block x block
+    cells: the common ground of colour_kept and shading_kept, free of the detail a style repaints."""
+    if out_bgr.shape[:2] != photo_bgr.shape[:2]:
+        out_bgr = cv2.resize(out_bgr, photo_bgr.shape[1::-1], interpolation=cv2.INTER_AREA)
+    h, w = photo_bgr.shape[:2]
+    size = (max(1, w // block), max(1, h // block))
+    return tuple(cv2.resize(cie_lab(bgr), size, interpolation=cv2.INTER_AREA).astype(np.float64)
+                 for bgr in (photo_bgr, out_bgr))  # type: ignore[return-value]
+
+
 def colour_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> float:
     """How much of each region's own colour the stylised image keeps, -1..1 (1: every block's chroma as in
     the photo; 0: grey, or hues unrelated to the photo's; below 0: opposite hues).
@@ -205,15 +216,7 @@ def colour_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> 
     the hue angle, times the output's chroma as a share of the photo's (capped at 1), weighted by the
     photo's chroma, so grey areas of the photo have no say.
     """
-    def chroma(bgr: np.ndarray) -> np.ndarray:
-        lab = cie_lab(bgr)
-        h, w = lab.shape[:2]
-        cells = cv2.resize(lab, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
-        return cells[..., 1:].reshape(-1, 2).astype(np.float64)
-
-    p = chroma(photo_bgr)
-    o = chroma(cv2.resize(out_bgr, photo_bgr.shape[1::-1], interpolation=cv2.INTER_AREA)
-               if out_bgr.shape[:2] != photo_bgr.shape[:2] else out_bgr)
+    p, o = (cells[..., 1:].reshape(-1, 2) for cells in lab_cells(photo_bgr, out_bgr, block))
     p_len, o_len = np.linalg.norm(p, axis=1), np.linalg.norm(o, axis=1)
     if p_len.sum() < 1e-6:
         return 0.0
@@ -222,28 +225,20 @@ def colour_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> 
     return float((p_len * cos * share).sum() / p_len.sum())
 
 
-
 def shading_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) -> float:
     """How much of the photo's layout of light and dark the stylised image keeps, -1..1: the correlation of
     CIE L* averaged over block x block cells (1: every region as much lighter or darker than the rest as in
     the photo, whatever the overall tone; 0: unrelated).
 
-    What makes a stylised photo readable at a glance: over the 24 Kodak photos at 384 px the anchor
-    mosaic keeps 0.66, a network whose dark lead lines and pale glass cover the photo's own shading
-    about 0.5.
+    What makes a stylised photo readable at a glance: over the 24 Kodak photos at 512 px the anchor
+    mosaic keeps 0.63, session 23's mosaic, whose pale glass lifts dark objects to the wall's lightness,
+    0.44 (benchmarks/results/colour_kept.json).
     """
-    def cells(bgr: np.ndarray) -> np.ndarray:
-        lightness = cie_lab(bgr)[..., 0]
-        h, w = lightness.shape
-        return cv2.resize(lightness, (max(1, w // block), max(1, h // block)),
-                          interpolation=cv2.INTER_AREA).ravel().astype(np.float64)
-
-    p = cells(photo_bgr)
-    o = cells(cv2.resize(out_bgr, photo_bgr.shape[1::-1], interpolation=cv2.INTER_AREA)
-              if out_bgr.shape[:2] != photo_bgr.shape[:2] else out_bgr)
+    p, o = (cells[..., 0].ravel() for cells in lab_cells(photo_bgr, out_bgr, block))
     p, o = p - p.mean(), o - o.mean()
     spread = np.sqrt((p * p).sum() * (o * o).sum())
     return float((p * o).sum() / spread) if spread > 1e-9 else 0.0
+
 
 def contact_sheet(rows: list[list[np.ndarray]], labels: list[str], cell: int = 256) -> np.ndarray:
     """A grid: one row per photo, one column per label (first column the photo itself)."""

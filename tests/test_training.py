@@ -180,7 +180,6 @@ def test_colour_kept_tells_the_photo_s_own_colours_from_a_repainted_palette():
     assert colour_kept(photo, cv2.resize(photo, (200, 150))) > 0.9  # another size is compared at the photo's
 
 
-
 def test_shading_kept_tells_the_photo_s_light_and_dark_from_a_new_one():
     """On a real photo: itself, brightened, or with fine dark lines drawn over it keeps its shading; in
     negative it is -1; a flat grey or a tiled pattern of the photo's own pixels keeps little."""
@@ -200,6 +199,7 @@ def test_shading_kept_tells_the_photo_s_light_and_dark_from_a_new_one():
     assert shading_kept(photo, 255 - photo) < -0.95
     assert shading_kept(photo, np.full_like(photo, 128)) == 0
     assert abs(shading_kept(photo, shuffled)) < 0.5
+
 
 def test_gram_plus_covariance_gives_the_style_variety_its_own_say(vgg_weights):
     """The uncentred Gram is mostly the features' mean; gram+covariance averages it with the covariance's
@@ -296,7 +296,6 @@ def test_colour_term_measures_lost_hue_not_detail():
     assert float(colour_error(photo[:, [2, 0, 1]], photo)) > 1.2
 
 
-
 def test_shading_share_measures_lost_light_and_dark_not_tone():
     """The shading share leaves the photo brightened as a whole alone and counts a photo whose dark and
     light regions swap (the same hues), which the chroma part alone cannot see."""
@@ -310,6 +309,7 @@ def test_shading_share_measures_lost_light_and_dark_not_tone():
     assert float(colour_error(swapped, photo)) < 0.05
     assert float(colour_error(swapped, photo, shading=1)) > 2
     assert float(colour_error(brighter, photo, shading=1)) < 0.1
+
 
 def test_training_with_the_colour_term_records_it(tmp_path, vgg_weights):
     out = tmp_path / "out"
@@ -341,7 +341,6 @@ def test_every_shipped_style_has_a_portable_card():
         assert "/tmp/" not in text and "/work/" not in text and "/home/" not in text, style.name
 
 
-
 def test_every_shipped_cpu_network_copies_the_shipped_teacher():
     """`--net auto` shows NAME-lite on a CPU: its card's teacher hash must be the shipped NAME.onnx, or CPU
     users see a style the full network no longer draws (mosaic-lite copied an older mosaic for two
@@ -356,6 +355,7 @@ def test_every_shipped_cpu_network_copies_the_shipped_teacher():
         assert teacher.name == lite.name.replace("-lite", ""), lite.name
         assert card["teacher_sha256"] == hashlib.sha256(teacher.read_bytes()).hexdigest(), (
             f"{lite.name} copies an older {teacher.name}: re-distil it (benchmarks/lite_gallery.py)")
+
 
 def test_photo_size_makes_a_crop_a_window_not_a_thumbnail():
     """--photo-size: the same 64-px crop shows a quarter of the width of a photo scaled to 256, where by
