@@ -263,6 +263,9 @@ def train(
         raise UserError(f"--finish-fraction {finish_fraction}: use a share between 0 and 1")
     if style_size < 32 or warmup_steps < 0 or lr <= 0 or min(style_weight, content_weight, tv_weight, colour_weight, colour_shading) < 0:
         raise UserError("--style-size must be at least 32, --lr positive, --warmup-steps and the loss weights not negative")
+    if colour_shading > 0 and colour_weight == 0:
+        raise UserError(f"--colour-shading {colour_shading} is a share of the colour term, which is off: "
+                        "give --colour-weight too (such as 0.3)")
     tap_weights = _tap_weights(style_tap_weights, counts=(4, 5))
     if stability_weight < 0:
         raise UserError(f"--stability-weight {stability_weight}: use 0 (off) or a positive weight such as 0.02")

@@ -321,6 +321,8 @@ def test_training_with_the_colour_term_records_it(tmp_path, vgg_weights):
     assert card["settings"]["colour_weight"] == 2 and card["final_losses"]["colour"] > 0
     assert card["settings"]["colour_shading"] == 1
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-weight", -1), "weight")
+    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-shading", 1),
+                       "--colour-weight")
 
 
 def test_every_shipped_style_has_a_portable_card():
