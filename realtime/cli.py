@@ -172,6 +172,9 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+PrecisionOpt = Annotated[Precision, typer.Option(help="auto: bf16 autocast on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) whichever of bf16 and fp32 is faster, timed at the start; else fp32. A resumed run keeps its own.")]
+
+
 class ContentTap(str, Enum):
     relu2_2 = "relu2_2"
     relu3_2 = "relu3_2"
@@ -221,7 +224,7 @@ def train(
     lr: float = typer.Option(1e-3, help="Adam learning rate at the start; it decays (cosine) to a twentieth."),
     lr_ramp: LrRampOpt = 100,
     warmup_steps: int = typer.Option(200, help="From scratch: steps that first teach the network to reproduce the photo (no VGG, seconds)."),
-    precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) whichever of bf16 and fp32 is faster, timed at the start; else fp32."),
+    precision: PrecisionOpt = Precision.auto,
     init: Optional[str] = typer.Option(None, help="Fine-tune from a network: a shipped style's name, a .ckpt, or an .onnx from `realtime export`. A new style in a few hundred steps."),
     arch: Arch = typer.Option(Arch.full, help="full: Johnson's net (GPUs); lite: the CPU net, about 40x fewer multiply-adds."),
     width: Optional[int] = typer.Option(None, help="Channels of the first layer (default 16, the width jcjohnson ships; Johnson's paper used 32, 4x the work). With --init, a whole multiple of its width widens that network: it starts out drawing the same pictures."),
@@ -312,6 +315,7 @@ def distill(
     resume: ResumeOpt = None,
     seed: SeedOpt = 0,
     checkpoint_every: CheckpointEveryOpt = 250,
+    precision: PrecisionOpt = Precision.auto,
     device: Device = typer.Option(Device.auto, help="auto uses CUDA when PyTorch sees a GPU."),
 ) -> None:
     """Train a CPU network to reproduce a full style network (NAME-lite): no VGG, a few minutes on a CPU."""
@@ -332,7 +336,8 @@ def distill(
         image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, lr_ramp=lr_ramp,
         edge_weight=edge_weight,
         gram_weight=gram_weight, gram_tap_weights=tap_weights, stability_weight=stability_weight, seed=seed,
-        checkpoint_every=checkpoint_every, device=device.value, init=init, colour_match=colour_match)
+        checkpoint_every=checkpoint_every, device=device.value, init=init, colour_match=colour_match,
+        precision=precision.value)
     try:
         ckpt = distill_mod.distill(settings, resume=str(resume) if resume else None)
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from realtime import checkpoint, colourmap, progress
 from realtime.errors import UserError
 from realtime.files import atomic_path, check_dir_creatable, check_distinct, check_writable_dir
 from realtime.photos import BatchSource, find_photos
+from realtime.precision import Trial, autocast, pick_precision
 from realtime.stability import StabilityLoss
 from realtime.losses import TRAIN_STYLE, gram, mean_weights, relative_error
 from realtime.train import RunningMean, card_facts, learning_rate, load_start, pick_device, portable_settings
@@ -69,6 +71,7 @@ class DistillSettings:
     init: str | None = None  # a CPU network (e.g. another style's NAME-lite) to start from
     vgg: str | None = None
     colour_match: bool = True  # fold a colour map onto the teacher's colours into the finished network
+    precision: str = "auto"  # as train's: bf16 autocast where it is measured faster, fp32 elsewhere
 
 
 def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,21 +124,27 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     teacher, teacher_sha = load_teacher(settings.teacher, device)
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    step, _ = load_start(model, optimizer, resume, settings.init)
+    step, resumed_config = load_start(model, optimizer, resume, settings.init)
     check_writable_dir(out_dir)  # every input has loaded: only now does the run leave a folder behind
     match = None
     if settings.gram_weight > 0:
         vgg, _ = load_features(TRAIN_STYLE, settings.vgg)
         match = GramMatch(vgg.to(device), TRAIN_STYLE, settings.gram_tap_weights)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
+    earlier = resumed_config.get("precision_used")
+    if settings.precision == "auto" and earlier:  # a resumed run keeps its precision: it continues exactly
+        precision, why = earlier, f"{earlier}, as the run it continues"
+    else:
+        precision, why = pick_precision(settings.precision, device, _trial_step(model, teacher, match, settings, device))
+    amp = autocast(precision, device)
     source = BatchSource(photos, lambda _: settings.image_size, settings.batch_size, settings.seed,
                          workers=4 if device.type == "cuda" else 2)
-    config, mean, losses = asdict(settings), RunningMean(), {}
+    config, mean, losses = {**asdict(settings), "precision_used": precision}, RunningMean(), {}
     t0, interrupted, colour = time.time(), False, None
 
     def write() -> None:
         checkpoint.save(ckpt_path, model, optimizer, step, config, losses)
-        card = _card(settings, teacher_sha, step, losses, time.time() - t0, device, interrupted)
+        card = _card(settings, teacher_sha, step, losses, time.time() - t0, device, precision, interrupted)
         if colour is not None:
             card["colour_map"] = colour.card()
         with atomic_path(ckpt_path.with_suffix(".json")) as tmp:
@@ -144,7 +153,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     bar = progress.bar(TextColumn("{task.fields[losses]}"))
     log_every = max(1, settings.steps // 20)
     progress.STDERR.print(f"distilling {settings.teacher} into {settings.name} ({settings.arch}, width "
-                          f"{settings.width}) on {device.type}, {settings.image_size} px crops", highlight=False)
+                          f"{settings.width}) on {device.type}: {why}; {settings.image_size} px crops", highlight=False)
     model.train()
     try:
         with bar:
@@ -157,17 +166,8 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
                     gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
                     moved, theta = stability.perturb(batch, gen)
                     batch = torch.cat([batch, moved])
-                with torch.no_grad():
-                    target = teacher(batch)
-                out = model(batch)
-                parts = distill_loss(out, target)
-                total = parts["l1"] + settings.edge_weight * parts["edge"]
-                values = {k: float(v.detach()) for k, v in parts.items()}
-                if match is not None:  # on the unmoved photos only: the moved copies add cost, not texture
-                    n = settings.batch_size
-                    gram_error = match(out[:n], target[:n])
-                    total = total + settings.gram_weight * gram_error
-                    values["gram"] = float(gram_error.detach())
+                with amp:
+                    total, values, out = _losses(model, teacher, match, batch, settings)
                 if stability is not None:
                     still, still_moved = out.chunk(2)
                     stab = stability(still, still_moved, theta)
@@ -208,11 +208,44 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     return ckpt_path
 
 
+def _losses(model: TransformerNet, teacher: TransformerNet, match: GramMatch | None, batch: torch.Tensor,
+            settings: DistillSettings) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    """(total, each term's value, the student's output) for one batch; the sums are fp32 under autocast."""
+    with torch.no_grad():
+        target = teacher(batch).float()
+    out = model(batch).float()
+    parts = distill_loss(out, target)
+    total = parts["l1"] + settings.edge_weight * parts["edge"]
+    values = {k: float(v.detach()) for k, v in parts.items()}
+    if match is not None:  # on the unmoved photos only: the moved copies add cost, not texture
+        n = settings.batch_size
+        gram_error = match(out[:n], target[:n])
+        total = total + settings.gram_weight * gram_error
+        values["gram"] = float(gram_error.detach())
+    return total, values, out
+
+
+def _trial_step(model: TransformerNet, teacher: TransformerNet, match: GramMatch | None, settings: DistillSettings,
+                device: torch.device) -> Trial:
+    """One step's forward and backward on a random batch, for timing; it leaves no gradient behind."""
+    noise = torch.Generator(device).manual_seed(0)  # the run's own random stream stays untouched
+    batch = torch.rand(settings.batch_size, 3, settings.image_size, settings.image_size, device=device,
+                       generator=noise) * 255
+
+    def trial(context: AbstractContextManager) -> None:
+        with context:
+            total, _, _ = _losses(model, teacher, match, batch, settings)
+        total.backward()
+        model.zero_grad(set_to_none=True)
+
+    return trial
+
+
 def _card(settings: DistillSettings, teacher_sha: str, step: int, losses: dict[str, float], seconds: float,
-          device: torch.device, interrupted: bool) -> dict[str, Any]:
+          device: torch.device, precision: str, interrupted: bool) -> dict[str, Any]:
     portable = portable_settings(settings)
     return {
-        **card_facts(settings, step, losses, seconds, device, "fp32", interrupted),
+        **card_facts(settings, step, losses, seconds, device, precision, interrupted),
         "teacher": portable["teacher"],
         "teacher_sha256": teacher_sha,
         "recipe": recipe(settings),
