@@ -167,7 +167,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
                     moved, theta = stability.perturb(batch, gen)
                     batch = torch.cat([batch, moved])
                 with amp:
-                    total, values, out = _losses(model, teacher, match, batch, settings)
+                    total, values, out = step_losses(model, teacher, match, batch, settings)
                 if stability is not None:
                     still, still_moved = out.chunk(2)
                     stab = stability(still, still_moved, theta)
@@ -208,7 +208,7 @@ def distill(settings: DistillSettings, resume: str | None = None) -> Path:
     return ckpt_path
 
 
-def _losses(model: TransformerNet, teacher: TransformerNet, match: GramMatch | None, batch: torch.Tensor,
+def step_losses(model: TransformerNet, teacher: TransformerNet, match: GramMatch | None, batch: torch.Tensor,
             settings: DistillSettings) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
     """(total, each term's value, the student's output) for one batch; the sums are fp32 under autocast."""
     with torch.no_grad():
@@ -234,7 +234,7 @@ def _trial_step(model: TransformerNet, teacher: TransformerNet, match: GramMatch
 
     def trial(context: AbstractContextManager) -> None:
         with context:
-            total, _, _ = _losses(model, teacher, match, batch, settings)
+            total, _, _ = step_losses(model, teacher, match, batch, settings)
         total.backward()
         model.zero_grad(set_to_none=True)
 
