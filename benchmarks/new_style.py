@@ -1,0 +1,122 @@
+"""How long a user waits for a new style on this CPU: `realtime train STYLE.jpg --init mosaic` against the
+same command from scratch, at a few step counts, timed end to end and judged on unseen photos.
+
+    python benchmarks/new_style.py the_scream --shared ../shared --steps 300,1000 \
+        --out benchmarks/results/new_style_the_scream_xeon_amx.json
+
+Each run is the README's command as a user types it (`python -m realtime train`, default settings, so
+`--precision auto`), timed from start to the written checkpoint: VGG loading, warm-up and finish
+included. Run it on an idle machine; the two cores are the timing's. The networks are then judged like
+the gallery (6 unseen Kodak photos at 512 px, `gallery.judged_photos`): style and content loss against
+the style image, L* contrast, beside the mosaic they start from, the shipped network of the style and,
+where there is one, its anchor. "vs shipped" is the style loss over the shipped network's (1.0: as close
+to the painting's statistics as the gallery's network). A style loss alone flatters a pale network (the
+unchanged photos often score below the mosaic), so the contrast and the sheet (`--sheet`) are what tell
+whether the style is recognisable. Steps from scratch do not count its warm-up (200 steps without VGG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from gallery import ANCHORS, judged_photos  # benchmarks/ is on the path when this script runs
+from peek import stylise_fn
+from realtime import evaluate as ev, images
+from realtime.engine import Engine
+from realtime.precision import cpu_has_native_bf16, cpu_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed_train(style_image: Path, data: Path, work: Path, steps: int, init: str | None) -> dict:
+    """One `realtime train` run as a user starts it; returns its wall time, precision and checkpoint."""
+    work.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "realtime", "train", str(style_image), "--data", str(data),
+               "--name", style_image.stem, "--out-dir", str(work), "--steps", str(steps)]
+    if init:
+        command += ["--init", init]
+    t = time.perf_counter()
+    run = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if run.returncode:
+        sys.exit(f"error: {' '.join(command)} failed:\n{run.stderr[-2000:]}")
+    said = re.search(r"training \S+ on (\S+): (\w+)", run.stdout + run.stderr)
+    return {"init": init or "scratch", "steps": steps, "wall_seconds": round(seconds, 1),
+            "device": said.group(1) if said else None, "precision": said.group(2) if said else None,
+            "checkpoint": work / f"{style_image.stem}.ckpt"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("style", help="a style in shared/data/styles, e.g. the_scream")
+    ap.add_argument("--shared", type=Path, required=True)
+    ap.add_argument("--steps", default="300,1000", help="comma-separated step counts, each run from --init and from scratch")
+    ap.add_argument("--init", default="mosaic", help="what the fine-tunes start from (a shipped name, .ckpt or .onnx)")
+    ap.add_argument("--no-scratch", action="store_true", help="time only the fine-tunes")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/new_style"))
+    ap.add_argument("--photos", type=int, default=6)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--out", type=Path, required=True, help="results JSON")
+    ap.add_argument("--sheet", type=Path, default=None, help="contact sheet (default: next to --out)")
+    args = ap.parse_args()
+    style_image = args.shared / "data" / "styles" / f"{args.style}.jpg"
+    if not style_image.is_file():
+        sys.exit(f"error: no style image {style_image}; pick a name from {style_image.parent}")
+
+    runs = []
+    for steps in (int(s) for s in args.steps.split(",")):
+        for init in ([args.init] if args.no_scratch else [args.init, None]):
+            label = f"{'init ' + Path(init).stem if init else 'scratch'} {steps}"
+            print(f"training {label} ...", flush=True)
+            runs.append({"label": label, **timed_train(style_image, args.shared / "data" / "train",
+                                                       args.work / label.replace(" ", "_"), steps, init)})
+            print(f"  {runs[-1]['wall_seconds']:.0f} s ({runs[-1]['precision']})", flush=True)
+
+    torch.set_num_threads(2)
+    init_onnx = REPO / "models" / f"{args.init}.onnx"
+    stylisers = {f"{args.init} (start)": Engine(init_onnx, device="cpu")} if init_onnx.is_file() else {}
+    stylisers.update({r["label"]: stylise_fn(r["checkpoint"]) for r in runs})
+    stylisers[f"shipped {args.style}"] = Engine(REPO / "models" / f"{args.style}.onnx", device="cpu")
+    anchor = ANCHORS.get(args.style)
+    if anchor:
+        stylisers["anchor"] = Engine(args.shared / "anchors" / anchor, device="cpu")
+    photos = judged_photos(args.shared, args.photos)
+    means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(style_image), args.size)
+
+    shipped = means[f"shipped {args.style}"]["style"]
+    for r in runs:
+        m = means[r["label"]]
+        r.update({k: round(m[k], 2) for k in ("style", "content", "contrast", "colourfulness")})
+        r["checkpoint"] = str(r["checkpoint"].name)
+        r["style_vs_shipped"] = round(m["style"] / shipped, 2)
+    print(f"\n{'model':<26} {'steps':>6} {'minutes':>8} {'style':>8} {'content':>8} {'contrast':>9} {'vs shipped':>11}")
+    for name, m in means.items():
+        r = next((r for r in runs if r["label"] == name), None)
+        timing = f"{r['steps']:>6} {r['wall_seconds'] / 60:>8.1f}" if r else f"{'':>6} {'':>8}"
+        gap = f"{m['style'] / shipped:>11.2f}"
+        print(f"{name:<26} {timing} {m['style']:>8.1f} {m['content']:>8.1f} {m['contrast']:>9.1f} {gap}")
+
+    labels = list(outputs)
+    sheet = args.sheet or args.out.with_name(args.out.stem + "_sheet.jpg")
+    images.write_bgr(sheet, ev.contact_sheet([[outputs[n][i] for n in labels] for i in range(min(4, len(photos)))],
+                                             labels, cell=320))
+    result = {"style": args.style, "cpu": cpu_model(), "cores": torch.get_num_threads(),
+              "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__, "python": platform.python_version(),
+              "photos": [p.name for p in photos], "size": args.size, "runs": runs,
+              "figures": {k: {f: round(v, 2) for f, v in m.items()} for k, m in means.items()},
+              "sheet": sheet.name}
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out} and {sheet}")
+
+
+if __name__ == "__main__":
+    main()
