@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -38,7 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def timed_train(style_image: Path, data: Path, work: Path, steps: int, init: str | None) -> dict:
-    """One `realtime train` run as a user starts it; returns its wall time, precision and checkpoint."""
+    """One `realtime train` run as a user starts it; its wall time, and the precision and device its model
+    card records."""
     work.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "realtime", "train", str(style_image), "--data", str(data),
                "--name", style_image.stem, "--out-dir", str(work), "--steps", str(steps)]
@@ -49,10 +50,10 @@ def timed_train(style_image: Path, data: Path, work: Path, steps: int, init: str
     seconds = time.perf_counter() - t
     if run.returncode:
         sys.exit(f"error: {' '.join(command)} failed:\n{run.stderr[-2000:]}")
-    said = re.search(r"training \S+ on (\S+): (\w+)", run.stdout + run.stderr)
+    checkpoint = work / f"{style_image.stem}.ckpt"
+    card = json.loads(checkpoint.with_suffix(".json").read_text())
     return {"init": init or "scratch", "steps": steps, "wall_seconds": round(seconds, 1),
-            "device": said.group(1) if said else None, "precision": said.group(2) if said else None,
-            "checkpoint": work / f"{style_image.stem}.ckpt"}
+            "device": card["device"], "precision": card["precision"], "checkpoint": checkpoint}
 
 
 def main() -> None:
@@ -81,7 +82,6 @@ def main() -> None:
                                                        args.work / label.replace(" ", "_"), steps, init)})
             print(f"  {runs[-1]['wall_seconds']:.0f} s ({runs[-1]['precision']})", flush=True)
 
-    torch.set_num_threads(2)
     init_onnx = REPO / "models" / f"{args.init}.onnx"
     stylisers = {f"{args.init} (start)": Engine(init_onnx, device="cpu")} if init_onnx.is_file() else {}
     stylisers.update({r["label"]: stylise_fn(r["checkpoint"]) for r in runs})
@@ -102,14 +102,14 @@ def main() -> None:
     for name, m in means.items():
         r = next((r for r in runs if r["label"] == name), None)
         timing = f"{r['steps']:>6} {r['wall_seconds'] / 60:>8.1f}" if r else f"{'':>6} {'':>8}"
-        gap = f"{m['style'] / shipped:>11.2f}"
-        print(f"{name:<26} {timing} {m['style']:>8.1f} {m['content']:>8.1f} {m['contrast']:>9.1f} {gap}")
+        print(f"{name:<26} {timing} {m['style']:>8.1f} {m['content']:>8.1f} {m['contrast']:>9.1f}"
+              f" {m['style'] / shipped:>11.2f}")
 
     labels = list(outputs)
     sheet = args.sheet or args.out.with_name(args.out.stem + "_sheet.jpg")
     images.write_bgr(sheet, ev.contact_sheet([[outputs[n][i] for n in labels] for i in range(min(4, len(photos)))],
                                              labels, cell=320))
-    result = {"style": args.style, "cpu": cpu_model(), "cores": torch.get_num_threads(),
+    result = {"style": args.style, "cpu": cpu_model(), "cores": os.cpu_count(),
               "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__, "python": platform.python_version(),
               "photos": [p.name for p in photos], "size": args.size, "runs": runs,
               "figures": {k: {f: round(v, 2) for f, v in m.items()} for k, m in means.items()},
