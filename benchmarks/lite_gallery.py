@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--edge-weight", type=float, default=2.0)
     ap.add_argument("--gram-weight", type=float, default=3000.0)
     ap.add_argument("--gram-tap-weights", default="1,1,1,1", help="relu1_1..relu4_1 in the Gram term")
+    ap.add_argument("--chroma-weight", type=float, default=0.0, help="`realtime distill --chroma-weight`: 5 keeps a teacher's reds")
     ap.add_argument("--plain-steps", type=int, default=0, help="steps without the Gram term first")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--init", default=None, help="a lite4 w12 checkpoint to start from (e.g. another style's)")
@@ -84,7 +85,7 @@ def main() -> None:
     settings = DistillSettings(teacher=str(teacher), data=str(args.shared / "data" / "train"), name=lite,
                                out_dir=str(args.work), steps=args.steps, image_size=args.image_size, arch="lite4",
                                width=12, blocks=4, lr=args.lr, edge_weight=args.edge_weight,
-                               gram_weight=args.gram_weight, init=args.init, device="cpu",
+                               gram_weight=args.gram_weight, chroma_weight=args.chroma_weight, init=args.init, device="cpu",
                                gram_tap_weights=tuple(float(w) for w in args.gram_tap_weights.split(",")))
     ckpt = args.work / f"{lite}.ckpt"
     lineage = []

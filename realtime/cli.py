@@ -309,6 +309,7 @@ def distill(
     edge_weight: float = typer.Option(1.0, help="Weight of the image-gradient term beside the pixel L1: keeps strokes and edges sharp."),
     gram_weight: float = typer.Option(0.0, help="Weight of matching the teacher's VGG Gram matrices (its texture: strokes, tiles); needs `realtime weights`, costs about a VGG pass per step."),
     gram_tap_weights: str = typer.Option("1,1,1,1", help="Say of each tap (relu1_1,relu2_1,relu3_1,relu4_1) in the Gram term, a weighted mean: relu4_1 carries the strokes and tiles, and nearly all of the style loss `evaluate` reports."),
+    chroma_weight: float = typer.Option(0.0, help="Weight of matching the teacher's chroma over 4x4 blocks (L1, 0-255 units): without it a small copy turns a mosaic's reds brown; 5 keeps them."),
     stability_weight: float = typer.Option(5e-3, help="Weight of the stability term (less flicker); 0 turns it off."),
     colour_match: bool = typer.Option(True, help="At the end, fold a colour map into the network that gives it the teacher's colour spread (a pixel loss leaves it slightly greyer)."),
     init: Optional[str] = typer.Option(None, help="Start from this CPU network (a NAME-lite name or .ckpt of the same --arch, width and blocks), e.g. another style's: fewer steps."),
@@ -328,14 +329,14 @@ def distill(
     if steps < 1 or batch_size < 1 or image_size < 32 or width < 4 or blocks < 0 or lr <= 0:
         raise UserError("--steps, --batch-size and --lr must be positive, --image-size at least 32, --width at least 4, "
                         "--blocks not negative")
-    if min(edge_weight, gram_weight, stability_weight, lr_ramp) < 0:
-        raise UserError("--edge-weight, --gram-weight, --stability-weight and --lr-ramp must not be negative")
+    if min(edge_weight, gram_weight, chroma_weight, stability_weight, lr_ramp) < 0:
+        raise UserError("--edge-weight, --gram-weight, --chroma-weight, --stability-weight and --lr-ramp must not be negative")
     tap_weights = _tap_weights(gram_tap_weights, "--gram-tap-weights")
     settings = distill_mod.DistillSettings(
         teacher=teacher, data=str(data), name=name, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
         image_size=image_size, arch=arch.value, width=width, blocks=blocks, lr=lr, lr_ramp=lr_ramp,
         edge_weight=edge_weight,
-        gram_weight=gram_weight, gram_tap_weights=tap_weights, stability_weight=stability_weight, seed=seed,
+        gram_weight=gram_weight, gram_tap_weights=tap_weights, chroma_weight=chroma_weight, stability_weight=stability_weight, seed=seed,
         checkpoint_every=checkpoint_every, device=device.value, init=init, colour_match=colour_match,
         precision=precision.value)
     try:

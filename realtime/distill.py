@@ -6,7 +6,9 @@ training step, and the target is the very picture the full network draws (its co
 structure), not a second, weaker reading of the style image.
 
 Loss: L1 to the teacher's output in 0-255 units, plus L1 of the difference of their image gradients (the
-strokes and edges a pixel loss alone blurs away), plus the stability term (Gupta et al. 2017) on a
+strokes and edges a pixel loss alone blurs away), optionally L1 of their chroma over 4x4 blocks (a pixel L1
+that a small network cannot meet settles on a desaturated average where the teacher's tiles vary, and a
+red door goes brown), plus the stability term (Gupta et al. 2017) on a
 moved copy, as in `train`. With a Gram weight, also the relative error of the student's VGG Gram
 matrices against the teacher's output's, per photo: a pixel loss averages the texture a small network
 cannot place exactly into a soft blur, while matching the Gram keeps the teacher's strokes and tiles,
@@ -44,7 +46,8 @@ from realtime.vgg import VGG19Features, file_digest, load_features
 
 def recipe(settings: "DistillSettings") -> str:
     """The card's recipe name: which loss terms the run had."""
-    return "distill-l1-edges-gram-v1" if settings.gram_weight > 0 else "distill-l1-edges-v1"
+    name = "distill-l1-edges-gram" if settings.gram_weight > 0 else "distill-l1-edges"
+    return f"{name}-chroma-v1" if settings.chroma_weight > 0 else f"{name}-v1"
 
 
 @dataclass
@@ -64,6 +67,7 @@ class DistillSettings:
     edge_weight: float = 1.0
     gram_weight: float = 0.0
     gram_tap_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # relu1_1..relu4_1, a weighted mean
+    chroma_weight: float = 0.0  # chroma_error: each region keeps the teacher's hue and saturation
     stability_weight: float = 5e-3  # squared 0-255 differences against an L1 of about 5-10: about 10 %
     seed: int = 0
     checkpoint_every: int = 250
@@ -82,6 +86,17 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> dict[str, torc
     """Differences between the two outputs, both L1 in 0-255 units: pixels ("l1") and image gradients ("edge")."""
     (sx, sy), (tx, ty) = edges(student), edges(teacher)
     return {"l1": F.l1_loss(student, teacher), "edge": F.l1_loss(sx, tx) + F.l1_loss(sy, ty)}
+
+
+CHROMA_BLOCK = 4  # px: averages a lead line's misplacement away, keeps a shutter's colour
+
+
+def chroma_error(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """L1 of the two outputs' chroma (each pixel minus its grey level), averaged over CHROMA_BLOCK-px blocks,
+    0-255 units. Brightness is left to the pixel L1, so this term pulls only towards the teacher's hue."""
+    def chroma(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x - x.mean(1, keepdim=True), CHROMA_BLOCK, ceil_mode=True)
+    return F.l1_loss(chroma(student), chroma(teacher))
 
 
 class GramMatch(torch.nn.Module):
@@ -216,6 +231,9 @@ def step_losses(model: TransformerNet, teacher: TransformerNet, match: GramMatch
     out = model(batch).float()
     parts = distill_loss(out, target)
     total = parts["l1"] + settings.edge_weight * parts["edge"]
+    if settings.chroma_weight > 0:
+        parts["chroma"] = chroma_error(out, target)
+        total = total + settings.chroma_weight * parts["chroma"]
     values = {k: float(v.detach()) for k, v in parts.items()}
     if match is not None:  # on the unmoved photos only: the moved copies add cost, not texture
         n = settings.batch_size

@@ -104,6 +104,7 @@ def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
     assert_clean_error(cli("distill", distilled, *common), "lite4")  # a CPU network is no teacher
     assert_clean_error(cli("distill", "mosaic", *common, "--arch", "full"), "--arch")
     assert_clean_error(cli("distill", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
+    assert_clean_error(cli("distill", "mosaic", *common, "--chroma-weight", -1), "--chroma-weight")
     assert_clean_error(cli("distill", "mosaic", *common, "--gram-tap-weights", "1,1"), "--gram-tap-weights")
     assert not (tmp_path / "x.ckpt").exists()
     later = ("--data", PHOTOS, "--name", "x", "--out-dir", tmp_path / "new", "--steps", 1, "--device", "cpu")
@@ -138,3 +139,28 @@ def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tm
         errors = [float(match(checkpoint.load_model(ckpt)[0](photo), target))
                   for ckpt in (distilled, tmp_path / "mosaic-lite-g.ckpt")]
     assert errors[1] < 0.8 * errors[0], errors
+
+
+def test_chroma_term_keeps_the_teachers_hue(distilled, tmp_path):
+    """Two continuations of the distilled student, the same seed and steps, with and without --chroma-weight:
+    the one with it ends nearer the teacher's chroma on a photo, and its card names the term."""
+    from realtime import checkpoint
+    from realtime.distill import chroma_error
+
+    photo = images.bgr_to_tensor(images.read_bgr(PHOTOS / "kodim23.jpg")[:192, :192])
+    with torch.no_grad():
+        target = images.bgr_to_tensor(Engine(resolve("mosaic"), device="cpu")(images.tensor_to_bgr(photo)))
+    errors = {}
+    for weight in (0, 10):
+        name = f"mosaic-lite-c{weight}"
+        result = cli("distill", "mosaic", "--data", PHOTOS, "--name", name, "--out-dir", tmp_path, "--steps", 60,
+                     "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 3e-3,
+                     "--chroma-weight", weight, "--stability-weight", 0, "--init", distilled, "--lr-ramp", 0,
+                     "--no-colour-match", "--device", "cpu")
+        assert result.code == 0, result.stderr
+        card = json.loads((tmp_path / f"{name}.json").read_text())
+        assert card["settings"]["chroma_weight"] == weight and ("chroma" in card["final_losses"]) == (weight > 0)
+        assert card["recipe"] == ("distill-l1-edges-chroma-v1" if weight else "distill-l1-edges-v1")
+        with torch.no_grad():
+            errors[weight] = float(chroma_error(checkpoint.load_model(tmp_path / f"{name}.ckpt")[0](photo), target))
+    assert errors[10] < 0.9 * errors[0], errors
