@@ -89,13 +89,14 @@ def main() -> None:
                                gram_tap_weights=tuple(float(w) for w in args.gram_tap_weights.split(",")))
     ckpt = args.work / f"{lite}.ckpt"
     lineage = []
+    chroma = f", chroma weight {args.chroma_weight:g}" if args.chroma_weight else ""  # both phases have it
     if args.plain_steps and not args.skip_train:
         plain = replace(settings, name=f"{lite}-plain", steps=args.plain_steps, gram_weight=0.0, lr=2 * args.lr)
         settings = replace(settings, init=str(args.work / f"{plain.name}.ckpt"))
         if not Path(settings.init).is_file():
             distill(plain)
-        lineage.append(f"{args.plain_steps} steps without the Gram term from {start_name(args.init, lite)}")
-    taps = "" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}"
+        lineage.append(f"{args.plain_steps} steps without the Gram term{chroma} from {start_name(args.init, lite)}")
+    taps = ("" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}") + chroma
     lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g}{taps} from {start_name(settings.init, lite)}")
     shipped = REPO / "models" / f"{lite}.json"
     if ckpt.is_file() and not args.skip_train and shipped.is_file():  # a resumed run: the shipped card's story, then this
