@@ -1,5 +1,7 @@
-"""How much of each object's own colour the anchored styles keep, ours beside the anchor's: the one gap the
-sheets still show (a red door turned slate blue), which neither the style loss nor colourfulness measures.
+"""Colour kept and shading kept on unseen photos: each anchored style, its CPU copy and the anchor.
+
+The one gap the sheets show that neither the style loss nor colourfulness measures is an object's own
+colour lost (a red door turned slate blue).
 
     python benchmarks/colour_kept.py --shared ../shared [--size 512] [--extra udnie=run/udnie.onnx]
 

@@ -1,7 +1,9 @@
-"""Does onnxruntime already use every core, or do frames in flight help on a CPU? (issue 14, part 2)
+"""Engine fps on a CPU by onnxruntime thread count and frames in flight, and `realtime video`'s loop.
+
+Does onnxruntime already use every core, or do frames in flight help?
 
 Times a style network at 640x480 (uint8 frames in and out, as the engine runs it) four ways:
-- `default`: one session, onnxruntime's own thread count (the engine's choice today);
+- `default`: one onnxruntime session, onnxruntime's own thread count;
 - `intra 1` / `intra N`: one session with that many intra-op threads;
 - `2 in flight`: two sessions of N/2 threads each, fed alternately from two Python threads
   (onnxruntime releases the GIL in run), so one frame's serial parts overlap the other's.

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Issue "Styles worth showing", part 5: the temporal warping error of every shipped style that has an
-# anchor, beside that anchor, on 60 frames of office.mp4 and traffic.mp4 at 480 px (the raw networks, no
-# --stabilize). Style losses come from benchmarks/styles/NAME.json (benchmarks/gallery.py). Run from the
-# repository root with ../shared beside it:
+# Flicker of the gallery: warping error of each shipped style that has an anchor, beside that anchor.
+# 60 frames of office.mp4 and traffic.mp4 at 480 px, the raw networks (no --stabilize). Style losses come
+# from benchmarks/styles/NAME.json (benchmarks/gallery.py). Run from the repository root, ../shared beside it:
 #   bash benchmarks/flicker_gallery.sh
 # Writes benchmarks/results/flicker_gallery_{office,traffic}.json; the tables go to stdout.
 set -euo pipefail

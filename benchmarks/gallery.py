@@ -1,4 +1,4 @@
-"""Train, export and judge one gallery style on this machine's CPU, as the shipped styles were made.
+"""Train, export and judge one shipped style on the CPU, beside another project's network of it (its anchor).
 
     python benchmarks/gallery.py mosaic --shared ../shared --steps 1200
     python benchmarks/gallery.py candy --shared ../shared --steps 400 --init mosaic
@@ -19,6 +19,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import cv2
+import numpy as np
 import onnxruntime as ort
 import torch
 
@@ -32,6 +34,18 @@ ANCHORS = {"mosaic": "pytorch_examples_nc16_mosaic.onnx", "candy": "pytorch_exam
            "udnie": "pytorch_examples_nc16_udnie.onnx", "the_scream": "lengstrom_scream.onnx",
            "wave": "lengstrom_wave.onnx", "shipwreck": "lengstrom_wreck.onnx"}
 UNKNOWN_AUTHOR = {"mosaic", "candy", "feathers", "pencil"}
+SHEET_WIDTH = 1600
+
+
+def write_sheet(path: Path, sheet: np.ndarray) -> None:
+    """A contact sheet as the READMEs show it: JPEG at quality 85, at most SHEET_WIDTH pixels wide."""
+    height, width = sheet.shape[:2]
+    if width > SHEET_WIDTH:
+        sheet = cv2.resize(sheet, (SHEET_WIDTH, round(height * SHEET_WIDTH / width)), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise SystemExit(f"could not encode {path}")
+    path.write_bytes(encoded.tobytes())
 
 
 def style_credit(shared: Path, name: str) -> dict[str, str]:
@@ -56,10 +70,10 @@ def main() -> None:
     ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
     ap.add_argument("--judge-only", action="store_true", help="only judge models/NAME.onnx")
     ap.add_argument("--photos", type=int, default=24, help="how many Kodak photos to judge on (VGG19 at 512 px costs about a minute each here)")
-    ap.add_argument("--lineage", default=None, help="how this run started, appended to the shipped card's lineage (e.g. 'udnie: 1,500 steps at style weight 1.7 from there, session 9')")
+    ap.add_argument("--lineage", default=None, help="how this run started, appended to the shipped card's lineage (e.g. 'udnie: 1,500 steps at style weight 1.7 from there')")
     ap.add_argument("--lineage-from", type=Path, default=None,
-                    help="the card whose lineage --lineage continues (default models/NAME.json): a run from a trial in "
-                         "benchmarks/runs/ keeps that trial's stages")
+                    help="the card whose lineage --lineage continues (default models/NAME.json): a run from a trial "
+                         "network keeps that trial's stages")
     args = ap.parse_args()
 
     name, shared = args.style, args.shared
@@ -160,7 +174,7 @@ def judge(name: str, shared: Path, out: Path, style_image: str, card: dict, coun
     labels = list(outputs)
     picks = list(range(len(photos)))[:: max(1, len(photos) // 8)][:8]
     sheet = ev.contact_sheet([[outputs[n][i] for n in labels] for i in picks], labels, cell=320)
-    images.write_bgr(REPO / "benchmarks" / "styles" / f"{name}_sheet.jpg", sheet)
+    write_sheet(REPO / "benchmarks" / "styles" / f"{name}_sheet.jpg", sheet)
     result = {"style": name, "photos": f"{len(photos)} of shared/data/eval (Kodak24, never trained on)",
               "files": [p.name for p in photos], "size": 512, "figures": means,
               "model_card": {k: card.get(k) for k in ("steps", "train_seconds", "precision", "cpu", "recipe", "init")},

@@ -1,12 +1,12 @@
-"""The gallery's figures as one markdown table, from the judgements benchmarks/gallery.py wrote.
+"""Print the gallery's figures as markdown tables, from the judgements gallery.py and lite_gallery.py wrote.
 
     python benchmarks/gallery_table.py
 
 One row per shipped style with a judgement in benchmarks/styles/NAME.json: steps, minutes, and style loss,
 content loss, L* contrast and colourfulness on the unseen photos, each beside its anchor's where there is
-one (ours / anchor), and which of the issue's three figures hold (style <= anchor, content <= 1.1 x anchor,
+one (ours / anchor), and which of the gallery's three figures hold (style <= anchor, content <= 1.1 x anchor,
 contrast >= 0.9 x anchor). Then one row per shipped CPU network (NAME-lite, benchmarks/lite_gallery.py)
-beside its teacher: style loss and L* contrast as ratios to the teacher's (issue 11 asks both within 10 %),
+beside its teacher: style loss and L* contrast as ratios to the teacher's (both are to be within 10 %),
 colourfulness, and PSNR / SSIM against the teacher's outputs.
 """
 

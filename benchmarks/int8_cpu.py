@@ -1,4 +1,4 @@
-"""fp32 vs static int8 (QDQ) on this CPU: speed at 640x480, closeness to fp32, and the VGG losses.
+"""fp32 against its static int8 copy (`realtime export --int8`) on this CPU: fps at 640x480, PSNR, VGG losses.
 
 For each fp32 network given, quantises it with `realtime.quantize` (calibrated on the shipped sample clip,
 as `realtime export --int8` does), then:
@@ -8,10 +8,10 @@ as `realtime export --int8` does), then:
   - PSNR of the int8 output against the fp32 output on the evaluation photos (long side 640) and on
     frames of the shared clips;
   - the mean VGG style and content losses (realtime.evaluate.photo_losses) on the evaluation photos;
-  - side-by-side PNGs (fp32 | int8, one row per network) of the centre of two photos at full resolution.
+  - side-by-side JPEGs (fp32 | int8, one row per network) of the centre of two photos at full resolution.
 
     python benchmarks/int8_cpu.py --shared ../shared --model mosaic=models/mosaic.onnx \
-        --model full32=/tmp/int8work/full32.onnx --out benchmarks/results/int8_cpu.json
+        --out benchmarks/results/int8_cpu.json
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main() -> None:
     for name, cells in compare.items():
         if cells:
             grid = np.vstack([np.hstack(cells[i:i + 2]) for i in range(0, len(cells), 2)])
-            images.write_bgr(results_dir / f"int8_compare_{Path(name).stem}.png", grid)
+            images.write_bgr(results_dir / f"int8_compare_{Path(name).stem}.jpg", grid)
     print(f"\n{'network':<10} {'fp32 fps':>9} {'int8 fps':>9} {'speedup':>8} {'PSNR photos':>12} {'PSNR clips':>11} "
           f"{'style fp32':>11} {'style int8':>11} {'content fp32':>13} {'content int8':>13}")
     for label, e in rows:

@@ -1,4 +1,4 @@
-"""Distil, export and judge one style's CPU network (NAME-lite), as the shipped ones were made.
+"""Distil, export and judge one style's CPU network (NAME-lite) beside its teacher, as the shipped ones were made.
 
     python benchmarks/lite_gallery.py mosaic --shared ../shared --steps 1200 --threads 1
     python benchmarks/lite_gallery.py candy --shared ../shared --plain-steps 600 --steps 100 --init /tmp/lite/mosaic-lite.ckpt
@@ -8,17 +8,17 @@ overwritten), keeping the card's history:
 
     python benchmarks/lite_gallery.py wave --shared ../shared --work /tmp/wavelite --plain-steps 200 --steps 300 \
         --lr 0.001 --gram-weight 20000 --gram-tap-weights 1,1,1,8 --init models/wave-lite.onnx --photos 12 \
-        --lineage "session 14, re-distilled from the new wave"
+        --lineage "re-distilled from the new wave"
 
 A copy still over 10 % of its teacher's style loss gets more Gram steps (the same --work and a larger
 --steps resumes); when those stall on 160-px crops, a Gram phase on 256-px crops took wave-lite from 1.14x
-to 1.085x (session 20):
+to 1.085x:
 
     python benchmarks/lite_gallery.py wave --shared ../shared --work /tmp/wl256 --plain-steps 0 --steps 400 \
         --image-size 256 --lr 0.0005 --gram-weight 40000 --gram-tap-weights 1,1,1,8 --init models/wave-lite.onnx \
-        --photos 12 --lineage "session 20, the Gram phase on 256-px crops"
+        --photos 12 --lineage "the Gram phase on 256-px crops"
 
-Runs `realtime distill` (lite4, width 12, 4 blocks: the design benchmarks/lite_arch.py chose) from the
+Runs `realtime distill` (lite4, width 12, 4 blocks) from the
 shipped models/NAME.onnx into --work, in two phases: --plain-steps without the Gram term (a step costs
 the teacher's and the student's passes only: the picture and its colours), then --steps with it (a VGG
 pass more per step: the teacher's strokes and tiles). Exports models/NAME-lite.onnx with its model card, then judges it
@@ -39,7 +39,7 @@ from typing import Sequence
 import onnxruntime as ort
 import torch
 
-from gallery import THIS_CARD, command_line, judged_photos, past_lineage, style_credit  # benchmarks/gallery.py, beside this script
+from gallery import THIS_CARD, command_line, judged_photos, past_lineage, style_credit, write_sheet  # benchmarks/gallery.py, beside this script
 from realtime import checkpoint, colourmap, evaluate as ev, images
 from realtime.distill import DistillSettings, distill, load_teacher
 from realtime.photos import find_photos
@@ -70,7 +70,7 @@ def main() -> None:
                     help="no training: fold the colour map (realtime.colourmap) into the shipped NAME-lite (or --init's "
                          "checkpoint) and ship and judge it")
     ap.add_argument("--lineage", action="append", default=[],
-                    help="how this copy came about (e.g. 'session 14, re-distilled from the new wave'): the shipped card's "
+                    help="how this copy came about (e.g. 're-distilled from the new wave'): the shipped card's "
                          "lineage is kept and this run's steps follow this line; with --colour-only and --init: how that "
                          "checkpoint was made")
     args = ap.parse_args()
@@ -155,7 +155,7 @@ def colour_match(name: str, shared: Path, work: Path, source: str | None, made: 
     card["settings"]["colour_match"] = True
     card["distill_command"] = command_line("distill", "teacher", DistillSettings, card["settings"])
     card["lineage"] += [
-        f"colour map (realtime.colourmap) fitted on {cmap.photos} training photos and folded in, session 9"]
+        f"colour map (realtime.colourmap) fitted on {cmap.photos} training photos and folded in"]
     work.mkdir(parents=True, exist_ok=True)
     ckpt = work / f"{name}-lite-colour.ckpt"
     checkpoint.save(ckpt, net, None, card["steps"], card["settings"], card.get("final_losses"))
@@ -175,7 +175,7 @@ def judge(name: str, shared: Path, teacher: Path, lite: Path, card: dict, count:
     labels = list(outputs)
     picks = list(range(len(photos)))[:: max(1, len(photos) // 8)][:8]
     sheet = ev.contact_sheet([[outputs[n][i] for n in labels] for i in picks], labels, cell=320)
-    images.write_bgr(REPO / "benchmarks" / "styles" / f"{lite.stem}_sheet.jpg", sheet)
+    write_sheet(REPO / "benchmarks" / "styles" / f"{lite.stem}_sheet.jpg", sheet)
     result = {"style": lite.stem, "teacher": teacher.name, "photos": f"{len(photos)} of shared/data/eval (Kodak24, never trained on)",
               "size": 384, "figures": means, "likeness_to_teacher": like,
               "ratios_to_teacher": {k: means[lite.stem][k] / means[f"teacher {name}"][k] for k in ("style", "contrast")},

@@ -1,10 +1,11 @@
-"""How long a user waits for a new style on this CPU: `realtime train STYLE.jpg --init mosaic` against the
-same command from scratch, at a few step counts, timed end to end and judged on unseen photos.
+"""Minutes to a new style on this CPU: `realtime train STYLE.jpg` timed end to end and judged on unseen photos.
+
+`realtime train STYLE.jpg --init mosaic` against the same command from scratch, at a few step counts.
 
     python benchmarks/new_style.py the_scream --shared ../shared --steps 300,1000 \
         --out benchmarks/results/new_style_the_scream_xeon_amx.json
 
-Each run is the README's command as a user types it (`python -m realtime train`, default settings, so
+Each run is the top-level README's command as a user types it (`python -m realtime train`, default settings, so
 `--precision auto`), timed from start to the written checkpoint: VGG loading, warm-up and finish
 included. Run it on an idle machine; the two cores are the timing's. The networks are then judged like
 the gallery (6 unseen Kodak photos at 512 px, `gallery.judged_photos`): style and content loss against
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from gallery import ANCHORS, judged_photos  # benchmarks/ is on the path when this script runs
+from gallery import ANCHORS, judged_photos, write_sheet  # benchmarks/ is on the path when this script runs
 from peek import stylise_fn
 from realtime import evaluate as ev, images
 from realtime.engine import Engine
@@ -107,8 +108,8 @@ def main() -> None:
 
     labels = list(outputs)
     sheet = args.sheet or args.out.with_name(args.out.stem + "_sheet.jpg")
-    images.write_bgr(sheet, ev.contact_sheet([[outputs[n][i] for n in labels] for i in range(min(4, len(photos)))],
-                                             labels, cell=320))
+    write_sheet(sheet, ev.contact_sheet([[outputs[n][i] for n in labels] for i in range(min(4, len(photos)))],
+                                        labels, cell=320))
     result = {"style": args.style, "cpu": cpu_model(), "cores": os.cpu_count(),
               "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__, "python": platform.python_version(),
               "photos": [p.name for p in photos], "size": args.size, "runs": runs,

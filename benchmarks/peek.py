@@ -1,6 +1,9 @@
-"""A quick look at training checkpoints beside an anchor, without VGG: a contact sheet and the two figures
-that catch a washed-out network (L* contrast, colourfulness) and the one that catches a network repainting
-every object in the painting's palette (colour kept), in seconds per checkpoint.
+"""A quick look at training checkpoints beside an anchor, without VGG: a contact sheet and three figures.
+
+The figures are the two that catch a washed-out network (L* contrast, colourfulness) and the one that
+catches a network repainting every object in the painting's palette (colour kept), in seconds per
+checkpoint; `--losses` adds the gallery's style and content loss. Also a helper for new_style.py and
+size_gain.py (`stylise_fn`).
 
     python benchmarks/peek.py --shared ../shared --anchor pytorch_examples_nc16_mosaic.onnx \
         -o /tmp/peek.png run1/mosaic.ckpt run2/mosaic.ckpt models/mosaic.onnx

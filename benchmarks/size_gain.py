@@ -1,13 +1,14 @@
-"""Is a network as strong on a full frame as on the crops it was trained on? Its own training objective
-(relative Gram style error over relu1_1..relu4_1 with its card's tap weights and style weight, relative
-content error at its content tap) on whole unseen Kodak photos at several long sides, for its output as
-it is and with its contrast around each channel's mean raised by a gain k.
+"""Is a network as strong on whole photos as on its training crops? Its training objective by size and gain.
+
+The objective (relative Gram style error over relu1_1..relu4_1 with its card's tap weights and style weight,
+relative content error at its content tap) on whole unseen Kodak photos at several long sides, for its output
+as it is and with its contrast around each channel's mean raised by a gain k.
 
     python benchmarks/size_gain.py models/the_scream.onnx --shared ../shared --sizes 256,512,768 --gains 1,1.04,1.08
 
 If the objective is lowest at k = 1 the network is calibrated at that size; if a gain lowers it, the
 network draws the style too weakly there (a network trained on 256-px crops of 360-px photos did, on
-512- and 768-px photos: benchmarks/README.md, "Session 14"). Prints a table and writes JSON beside --out.
+512- and 768-px photos: results/size_gain_the_scream.json). Prints a table and writes the JSON to --out.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Peak memory of `realtime image` on 4K and 8K stills and of `realtime video` on a 4K clip, tiled
-(`--tile auto`) and whole (`--tile off`), with the tiled result's PSNR against the whole one.
+"""Peak memory of `realtime image` (4K, 8K stills) and `realtime video` (4K clip), tiled against whole.
+
+Stills run with `--tile auto` and `--tile off`; the tiled result's PSNR against the whole one is recorded.
 
 Each run is a fresh `realtime` process; its peak resident set size comes from wait4's rusage, so the
 figure includes Python, onnxruntime, the decoded image and everything else a user's run holds.

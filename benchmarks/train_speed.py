@@ -1,4 +1,4 @@
-"""Seconds per training step on this machine, per precision, width and crop size (batch 4).
+"""Seconds per `realtime train` and `realtime distill` step on this machine, fp32 against bf16 (batch 4).
 
     python benchmarks/train_speed.py --out benchmarks/results/train_speed_cpu.json
 

@@ -1,9 +1,9 @@
-"""The live loop end to end, one frame in flight against two (issue 11: >= 15 fps at 640x480 on the CPU).
+"""`realtime webcam` end to end on the CPU at 640x480: fps and latency with one frame in flight and with two.
 
 Runs the command a user runs, `realtime webcam --source CLIP --width 640 --height 480 --no-display`,
 `--runs` times per setting (`--in-flight 1` and `2`; the CPU networks' default is 2 on a multi-core
 CPU), and reads the fps from its summary line. The summary counts the whole run from the first frame,
-so a session's first (slower) frame is included, as a user would see it, and the mean milliseconds
+so the network's first (slower) frame is included, as a user would see it, and the mean milliseconds
 from taking a frame to its result (what a second frame in flight costs).
 
     python benchmarks/webcam_flight.py --style mosaic --clip ../shared/data/video/office.mp4

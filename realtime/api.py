@@ -18,9 +18,11 @@ from typing import Callable
 
 import numpy as np
 
-from realtime import tiling, zoo
-from realtime.engine import Engine, runs_on_cpu
-from realtime.zoo import Style
+from realtime.engine import tiling
+from realtime.engine.build import EngineOptions, open_engine
+from realtime.catalog import registry
+from realtime.catalog.registry import Style
+from realtime.catalog.spec import parse_style
 
 
 class Stylizer:
@@ -35,9 +37,9 @@ class Stylizer:
                  preserve_color: bool = False, net: str = "auto", int8: bool = False,
                  tile: int | None = tiling.DEFAULT_BUDGET, notify: Callable[[str], None] | None = None):
         notify = notify or (lambda message: print(message, file=sys.stderr))
-        model = zoo.pick(str(style), net, runs_on_cpu(device), int8=int8, notify=notify)
-        self._engine = Engine(model, device=device, scale=scale, notify=notify, strength=strength,
-                              preserve_color=preserve_color, tile=tile)
+        options = EngineOptions(device=device, net=net, int8=int8, scale=scale, strength=strength,
+                                preserve_color=preserve_color, tile=tile)
+        self._engine = open_engine(parse_style(str(style)).single, options, notify)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         return self._engine(frame)
@@ -57,7 +59,7 @@ class Stylizer:
 
     @strength.setter
     def strength(self, value: float) -> None:
-        from realtime.blend import check_strength
+        from realtime.engine.blend import check_strength
 
         self._engine.strength = check_strength(value)
 
@@ -72,4 +74,4 @@ class Stylizer:
 
 def styles() -> list[Style]:
     """The installed styles (shipped ones and those in $REALTIME_MODELS folders), each with its model card."""
-    return zoo.list_styles()
+    return registry.list_styles()

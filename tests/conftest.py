@@ -39,7 +39,7 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def vgg_weights():
     """The real VGG19 weights, through the project's own fetch (cached after the first run)."""
-    from realtime.vgg import ensure_weights
+    from realtime.training.vgg import ensure_weights
 
     return ensure_weights()
 
@@ -47,7 +47,7 @@ def vgg_weights():
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, vgg_weights) -> Path:
     """A width-8 network trained for a few steps on the repository's photos against The Starry Night."""
-    from realtime.train import TrainSettings, train
+    from realtime.training.train import TrainSettings, train
 
     out = tmp_path_factory.mktemp("tiny")
     settings = TrainSettings(style_image=str(STYLE), data=str(PHOTOS), name="tiny",
@@ -59,7 +59,7 @@ def tiny_checkpoint(tmp_path_factory, vgg_weights) -> Path:
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_checkpoint) -> Path:
     """The tiny network exported to ONNX with our exporter (fp32, dynamic H x W, metadata)."""
-    from realtime.export import export
+    from realtime.tools.export import export
 
     out = tiny_checkpoint.parent / "tiny.onnx"
     export(tiny_checkpoint, out)
@@ -98,7 +98,7 @@ def xvfb():
 @pytest.fixture(scope="session")
 def two_styles(tiny_onnx, tmp_path_factory):
     """Two webcam styles (the tiny network under two names), for switching between them."""
-    from realtime.webcam import StyleEntry
+    from realtime.live import StyleEntry
 
     folder = tmp_path_factory.mktemp("two")
     second = folder / "second.onnx"

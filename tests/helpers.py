@@ -29,7 +29,7 @@ def fine_tune(out: Path, name: str, steps: int, *extra: object) -> Result:
     """`realtime train` from the shipped mosaic on the repository's photos at toy sizes: seconds on a CPU."""
     from conftest import PHOTOS, STYLE
 
-    return cli("train", STYLE, "--data", PHOTOS, "--name", name, "--out-dir", out, "--init", "mosaic",
+    return cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", name, "--out-dir", out, "--init", "mosaic",
                "--steps", steps, "--batch-size", 1, "--image-size", 48, "--small-size", 32, "--style-size", 96,
                "--preview-every", 0, "--device", "cpu", *extra)
 

@@ -106,8 +106,8 @@ def corpus(tmp_path_factory) -> Path:
     (d / "not_photos").mkdir()
     (d / "not_photos" / "notes.txt").write_text("no photos here\n")
     (d / "not_photos" / "data.csv").write_text("a,b\n")
-    from realtime.checkpoint import save
-    from realtime.transformer import TransformerNet
+    from realtime.training.checkpoint import save
+    from realtime.training.transformer import TransformerNet
 
     net = TransformerNet(width=8, blocks=1)
     save(d / "narrow.ckpt", net, None, 1, {"name": "narrow"}, {})
@@ -151,14 +151,14 @@ CASES = [
     ("gatys: output equals the style", ["gatys", "photo.jpg", "style.png", "-o", "./style.png", "--steps", "1"], "overwrite"),
     ("gatys: random-byte style", ["gatys", "photo.jpg", "noise.jpg", "-o", "o.png", "--steps", "1"], "noise.jpg"),
     ("gatys: --size 8", ["gatys", "photo.jpg", "style.png", "-o", "o.png", "--size", "8"], "--size"),
-    ("train: data holds no photos", ["train", "style.png", "--data", "not_photos", "--name", "t", "--steps", "1"], "not_photos"),
-    ("train: random-byte style", ["train", "noise.jpg", "--data", ".", "--name", "t", "--steps", "1"], "noise.jpg"),
-    ("train: --steps 0", ["train", "style.png", "--data", ".", "--name", "t", "--steps", "0"], "--steps"),
-    ("train: path-like --name", ["train", "style.png", "--data", ".", "--name", "../t"], "--name"),
-    ("train: card would overwrite the style", ["train", "t.json", "--data", ".", "--name", "t", "--steps", "1"], "t.json"),
-    ("train: --resume of another width", ["train", "style.png", "--data", ".", "--name", "t", "--steps", "2", "--width", "16",
+    ("train: data holds no photos", ["train", "--recipe", "custom", "style.png", "--data", "not_photos", "--name", "t", "--steps", "1"], "not_photos"),
+    ("train: random-byte style", ["train", "--recipe", "custom", "noise.jpg", "--data", ".", "--name", "t", "--steps", "1"], "noise.jpg"),
+    ("train: --steps 0", ["train", "--recipe", "custom", "style.png", "--data", ".", "--name", "t", "--steps", "0"], "--steps"),
+    ("train: path-like --name", ["train", "--recipe", "custom", "style.png", "--data", ".", "--name", "../t"], "--name"),
+    ("train: card would overwrite the style", ["train", "--recipe", "custom", "t.json", "--data", ".", "--name", "t", "--steps", "1"], "t.json"),
+    ("train: --resume of another width", ["train", "--recipe", "custom", "style.png", "--data", ".", "--name", "t", "--steps", "2", "--width", "16",
                                          "--resume", "narrow.ckpt", "--checkpoint-every", "0", "--preview-every", "0"], "narrow.ckpt"),
-    ("train: --init unknown style", ["train", "style.png", "--data", ".", "--name", "t", "--init", "no_such_style"], "--init"),
+    ("train: --init unknown style", ["train", "--recipe", "custom", "style.png", "--data", ".", "--name", "t", "--init", "no_such_style"], "--init"),
     ("export: zero-byte checkpoint", ["export", "empty.ckpt", "-o", "o.onnx"], "empty.ckpt"),
     ("export: random-byte checkpoint", ["export", "noise.ckpt", "-o", "o.onnx"], "noise.ckpt"),
     ("export: output equals input", ["export", "narrow.ckpt", "-o", "narrow.ckpt"], "overwrite"),

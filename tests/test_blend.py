@@ -1,4 +1,4 @@
-"""Colour preservation and style strength (realtime.blend) on real photos through a real, trained style network."""
+"""Colour preservation and style strength (realtime.engine.blend) on real photos through a real, trained style network."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import blend, images
+from realtime.engine import blend
+from realtime.media import images
 from realtime.engine import Engine
-from realtime.webcam import LiveLoop, LiveOptions, NullDisplay, StyleEntry, Styles
+from realtime.live import LiveLoop, LiveOptions, NullDisplay, StyleEntry, Styles
 from tests.conftest import PHOTOS, REPO
 from tests.helpers import assert_clean_error, cli
 
@@ -104,7 +105,7 @@ def test_webcam_keys_set_strength_and_colour_keeping():
 
 
 def test_overlay_shows_strength_and_colour_kept(monkeypatch):
-    import realtime.webcam as webcam_mod
+    import realtime.live.loop as webcam_mod
 
     lines: list[list[str]] = []
     monkeypatch.setattr(webcam_mod, "draw_overlay", lambda view, text, rec: (lines.append(text), view)[1])

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from realtime import checkpoint, colourmap, evaluate as ev, images
-from realtime.colourmap import ColourMap
-from realtime.transformer import TransformerNet
+from realtime.training import checkpoint
+from realtime.training import colourmap
+from realtime.tools import evaluate as ev
+from realtime.media import images
+from realtime.training.colourmap import ColourMap
+from realtime.training.transformer import TransformerNet
 from tests.conftest import PHOTOS
 
 GREYER = 0.7 * np.eye(3) + 0.1  # keeps grey, pulls every colour 30 % of the way to it (symmetric, positive)

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import torch
 
-from realtime import images
+from realtime.media import images
 from realtime.errors import UserError
-from realtime.losses import GATYS_CONTENT, GATYS_STYLE, TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
-from realtime.transformer import TransformerNet
+from realtime.training.losses import GATYS_CONTENT, GATYS_STYLE, TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
+from realtime.training.transformer import TransformerNet
 from tests.conftest import PHOTOS, REPO, STYLE
 from tests.helpers import assert_clean_error, cli, ctrl_c_works
 
 
 def test_weights_are_the_original_vgg19(vgg_weights):
-    from realtime import vgg
+    from realtime.training import vgg
 
     assert vgg_weights.source_md5 == vgg.H5_MD5
     sidecar = json.loads(vgg_weights.path.with_suffix(".json").read_text())
@@ -41,7 +41,7 @@ def test_weights_command_prints_path_and_hash(vgg_weights):
 
 
 def test_local_weights_with_wrong_hash_are_refused(tmp_path):
-    from realtime.vgg import ensure_weights
+    from realtime.training.vgg import ensure_weights
 
     fake = tmp_path / "vgg19.h5"
     fake.write_bytes(b"not weights")
@@ -53,7 +53,7 @@ def test_local_weights_with_wrong_hash_are_refused(tmp_path):
 
 def test_vgg_style_loss_tells_paintings_from_photos(vgg_weights):
     from realtime.engine import Engine
-    from realtime.vgg import load_features
+    from realtime.training.vgg import load_features
 
     features, _ = load_features(GATYS_STYLE + [GATYS_CONTENT])
     starry = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 256))
@@ -89,8 +89,8 @@ def test_gatys_stylises_and_lowers_style_loss(tmp_path, vgg_weights):
 def test_gatys_adam_from_noise_runs(tmp_path, vgg_weights):
     import torch as _t
 
-    from realtime.gatys import GatysSettings, stylise
-    from realtime.vgg import load_features
+    from realtime.training.gatys import GatysSettings, stylise
+    from realtime.training.vgg import load_features
 
     features, _ = load_features(GATYS_STYLE + [GATYS_CONTENT])
     result = stylise(images.read_bgr(PHOTOS / "kodim07.jpg"), images.read_bgr(STYLE), features,
@@ -114,9 +114,9 @@ def test_training_lowers_style_loss_on_unseen_photos(tmp_path, vgg_weights):
     """A short CPU run (the README records the longer one) must already move unseen photos toward the style."""
     import shutil
 
-    from realtime.train import TrainSettings, mean_losses, train
-    from realtime import checkpoint
-    from realtime.vgg import load_features
+    from realtime.training.train import TrainSettings, mean_losses, train
+    from realtime.training import checkpoint
+    from realtime.training.vgg import load_features
 
     every = sorted(PHOTOS.glob("*.jpg"))
     seen, unseen = every[:5], every[5:]  # train on five of the repository's photos, judge on the other three
@@ -149,8 +149,8 @@ def test_resume_continues_exactly(tmp_path, vgg_weights, monkeypatch):
     """A run stopped by Ctrl-C and resumed ends with the very weights of an uninterrupted run: same crops,
     same crop-size and learning-rate schedule, same optimiser state (warm-up and finish phase included),
     same precision: resumed with --precision auto it keeps the one the run used, whatever a new timing says."""
-    from realtime import train as train_mod
-    from realtime.train import TrainSettings, train
+    from realtime.training import train as train_mod
+    from realtime.training.train import TrainSettings, train
 
     def settings(out: Path, preview_every: int = 0, precision: str = "fp32") -> TrainSettings:
         return TrainSettings(style_image=str(STYLE), data=str(PHOTOS), name="candy", out_dir=str(out),
@@ -177,7 +177,7 @@ def test_resume_continues_exactly(tmp_path, vgg_weights, monkeypatch):
 
 
 def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, vgg_weights):
-    cmd = [sys.executable, "-m", "realtime", "train", STYLE, "--data", PHOTOS, "--name", "udnie",
+    cmd = [sys.executable, "-m", "realtime", "train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "udnie",
            "--out-dir", tmp_path, "--steps", 100000, "--batch-size", 1, "--image-size", 48, "--width", 4,
            "--device", "cpu", "--preview-every", 1]
     proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
@@ -208,7 +208,7 @@ def test_training_folder_checks(tmp_path, vgg_weights):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a photo")
-    result = cli("train", STYLE, "--data", empty, "--name", "x", "--out-dir", tmp_path / "o",
+    result = cli("train", "--recipe", "custom", STYLE, "--data", empty, "--name", "x", "--out-dir", tmp_path / "o",
                  "--steps", 1)
     assert_clean_error(result, "no JPEG or PNG photos")
     assert "skipping 1 file" in result.stderr
@@ -218,9 +218,9 @@ def test_training_folder_checks(tmp_path, vgg_weights):
 def test_training_out_dir_that_cannot_be_made_is_named_at_once(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("a file where a folder should be")
-    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "x", "--out-dir", blocker / "o", "--steps", 1),
+    assert_clean_error(cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "x", "--out-dir", blocker / "o", "--steps", 1),
                        "--out-dir")
-    assert_clean_error(cli("distill", "mosaic", "--data", PHOTOS, "--name", "x", "--out-dir", blocker, "--steps", 1),
+    assert_clean_error(cli("distill", "--recipe", "custom", "mosaic", "--data", PHOTOS, "--name", "x", "--out-dir", blocker, "--steps", 1),
                        "--out-dir")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from realtime import evaluate as ev, images
+from realtime.tools import evaluate as ev
+from realtime.media import images
 from realtime.engine import Engine
-from realtime.transformer import TransformerNet
-from realtime.zoo import resolve
+from realtime.training.transformer import TransformerNet
+from realtime.catalog.registry import resolve
 from tests.conftest import PHOTOS, STYLE
 from tests.helpers import assert_clean_error, cli
 
@@ -30,7 +31,7 @@ def test_psnr_and_ssim_rate_likeness():
 def distilled(tmp_path_factory):
     """The shipped mosaic distilled into a small lite4 for 60 steps on the repository's photos."""
     out = tmp_path_factory.mktemp("distill")
-    result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite", "--out-dir", out, "--steps", 60,
+    result = cli("distill", "--recipe", "custom", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite", "--out-dir", out, "--steps", 60,
                  "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 5e-3, "--device", "cpu")
     assert result.code == 0, result.stderr
     assert "colour match left out" in result.stderr
@@ -41,7 +42,7 @@ def test_distilled_network_copies_its_teacher_and_says_which(distilled, tmp_path
     """After 60 steps the student is far closer to the teacher than at the start; the card names the teacher
     by file name and hash, and the colour map it fitted and why it left it out; the export runs in the engine
     at an odd size."""
-    from realtime import checkpoint
+    from realtime.training import checkpoint
 
     card = json.loads(distilled.with_suffix(".json").read_text())
     assert card["arch"] == "lite4" and card["teacher"] == "mosaic" and card["steps"] == 60
@@ -84,14 +85,14 @@ def test_distill_runs_in_the_precision_asked_and_a_resumed_run_keeps_it(tmp_path
               "--blocks", 1, "--device", "cpu", "--no-colour-match", "--stability-weight", 0)
     cards = {}
     for precision in ("fp32", "bf16"):
-        result = cli("distill", "mosaic", *common, "--steps", 4, "--name", precision, "--precision", precision)
+        result = cli("distill", "--recipe", "custom", "mosaic", *common, "--steps", 4, "--name", precision, "--precision", precision)
         assert result.code == 0, result.stderr
         assert f"on cpu: {precision}" in result.stderr or "on cpu: bf16 autocast" in result.stderr, result.stderr
         cards[precision] = json.loads((tmp_path / f"{precision}.json").read_text())
         assert cards[precision]["precision"] == precision
     fp32, bf16 = (cards[p]["final_losses"]["l1"] for p in ("fp32", "bf16"))
     assert bf16 == pytest.approx(fp32, rel=0.05)
-    resumed = cli("distill", "mosaic", *common, "--steps", 6, "--name", "bf16", "--resume", tmp_path / "bf16.ckpt")
+    resumed = cli("distill", "--recipe", "custom", "mosaic", *common, "--steps", 6, "--name", "bf16", "--resume", tmp_path / "bf16.ckpt")
     assert resumed.code == 0, resumed.stderr
     assert "as the run it continues" in resumed.stderr
     card = json.loads((tmp_path / "bf16.json").read_text())
@@ -100,15 +101,15 @@ def test_distill_runs_in_the_precision_asked_and_a_resumed_run_keeps_it(tmp_path
 
 def test_distill_refuses_bad_teachers_and_archs(tmp_path, distilled):
     common = ("--data", PHOTOS, "--name", "x", "--out-dir", tmp_path, "--steps", 1, "--device", "cpu")
-    assert_clean_error(cli("distill", "no_such_style", *common), "TEACHER no_such_style")
-    assert_clean_error(cli("distill", distilled, *common), "lite4")  # a CPU network is no teacher
-    assert_clean_error(cli("distill", "mosaic", *common, "--arch", "full"), "--arch")
-    assert_clean_error(cli("distill", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
-    assert_clean_error(cli("distill", "mosaic", *common, "--chroma-weight", -1), "--chroma-weight")
-    assert_clean_error(cli("distill", "mosaic", *common, "--gram-tap-weights", "1,1"), "--gram-tap-weights")
+    assert_clean_error(cli("distill", "--recipe", "custom", "no_such_style", *common), "TEACHER no_such_style")
+    assert_clean_error(cli("distill", "--recipe", "custom", distilled, *common), "lite4")  # a CPU network is no teacher
+    assert_clean_error(cli("distill", "--recipe", "custom", "mosaic", *common, "--arch", "full"), "--arch")
+    assert_clean_error(cli("distill", "--recipe", "custom", "mosaic", *common, "--edge-weight", -1), "--edge-weight")
+    assert_clean_error(cli("distill", "--recipe", "custom", "mosaic", *common, "--chroma-weight", -1), "--chroma-weight")
+    assert_clean_error(cli("distill", "--recipe", "custom", "mosaic", *common, "--gram-tap-weights", "1,1"), "--gram-tap-weights")
     assert not (tmp_path / "x.ckpt").exists()
     later = ("--data", PHOTOS, "--name", "x", "--out-dir", tmp_path / "new", "--steps", 1, "--device", "cpu")
-    assert_clean_error(cli("distill", "mosaic", *later, "--init", "candy"), "--arch")  # found once the teacher loaded
+    assert_clean_error(cli("distill", "--recipe", "custom", "mosaic", *later, "--init", "candy"), "--arch")  # found once the teacher loaded
     assert not (tmp_path / "new").exists()
 
 
@@ -116,12 +117,12 @@ def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tm
     """--init continues from the distilled student; with a Gram weight its VGG Gram matrices on an unseen
     photo move towards the teacher's output's (the Gram term alone: no colour match), and the card says which
     recipe and start it had. No --lr-ramp: 30 steps are all it gets."""
-    from realtime import checkpoint
-    from realtime.distill import GramMatch
-    from realtime.losses import TRAIN_STYLE
-    from realtime.vgg import load_features
+    from realtime.training import checkpoint
+    from realtime.training.distill import GramMatch
+    from realtime.training.losses import TRAIN_STYLE
+    from realtime.training.vgg import load_features
 
-    result = cli("distill", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite-g", "--out-dir", tmp_path,
+    result = cli("distill", "--recipe", "custom", "mosaic", "--data", PHOTOS, "--name", "mosaic-lite-g", "--out-dir", tmp_path,
                  "--steps", 30, "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 3e-3,
                  "--edge-weight", 0, "--gram-weight", 1000, "--gram-tap-weights", "1,1,1,2", "--stability-weight", 0,
                  "--init", distilled, "--lr-ramp", 0, "--no-colour-match", "--device", "cpu")
@@ -144,8 +145,8 @@ def test_gram_term_pulls_the_students_texture_towards_the_teachers(distilled, tm
 def test_chroma_term_keeps_the_teachers_hue(distilled, tmp_path):
     """Two continuations of the distilled student, the same seed and steps, with and without --chroma-weight:
     the one with it ends nearer the teacher's chroma on a photo, and its card names the term."""
-    from realtime import checkpoint
-    from realtime.distill import chroma_error
+    from realtime.training import checkpoint
+    from realtime.training.distill import chroma_error
 
     photo = images.bgr_to_tensor(images.read_bgr(PHOTOS / "kodim23.jpg")[:192, :192])
     with torch.no_grad():
@@ -153,7 +154,7 @@ def test_chroma_term_keeps_the_teachers_hue(distilled, tmp_path):
     errors = {}
     for weight in (0, 10):
         name = f"mosaic-lite-c{weight}"
-        result = cli("distill", "mosaic", "--data", PHOTOS, "--name", name, "--out-dir", tmp_path, "--steps", 60,
+        result = cli("distill", "--recipe", "custom", "mosaic", "--data", PHOTOS, "--name", name, "--out-dir", tmp_path, "--steps", 60,
                      "--batch-size", 2, "--image-size", 96, "--width", 8, "--blocks", 2, "--lr", 3e-3,
                      "--chroma-weight", weight, "--stability-weight", 0, "--init", distilled, "--lr-ramp", 0,
                      "--no-colour-match", "--device", "cpu")

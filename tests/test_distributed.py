@@ -14,7 +14,7 @@ from tests.conftest import PHOTOS, STYLE
 
 def test_train_runs_under_torchrun_with_two_cpu_ranks(tmp_path, vgg_weights):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "realtime", "train", str(STYLE), "--data", str(PHOTOS), "--name", "wave",
+           "-m", "realtime", "train", "--recipe", "custom", str(STYLE), "--data", str(PHOTOS), "--name", "wave",
            "--out-dir", str(tmp_path), "--steps", "3", "--batch-size", "1", "--image-size", "48",
            "--width", "4", "--device", "cpu", "--preview-every", "0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

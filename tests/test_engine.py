@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import images
-from realtime.engine import Engine, cuda_driver_present
+from realtime.media import images
+from realtime.engine import Engine
+from realtime.engine.session import cuda_driver_present
 from tests.conftest import PHOTOS
 from tests.helpers import assert_clean_error, cli
 

@@ -8,7 +8,8 @@ import json
 import cv2
 import numpy as np
 
-from realtime import evaluate as ev, images
+from realtime.tools import evaluate as ev
+from realtime.media import images
 from realtime.samples import BUNNY
 from tests.conftest import PHOTOS, REPO, STYLE
 from tests.helpers import cli

@@ -10,8 +10,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from realtime import checkpoint
-from realtime.export import Clipped
+from realtime.training import checkpoint
+from realtime.tools.export import Clipped
 from tests.helpers import assert_clean_error, cli
 
 

@@ -1,4 +1,4 @@
-"""Frames in flight (realtime.inflight): order kept, nothing lost before an error, same video as one engine."""
+"""Frames in flight (realtime.engine.inflight): order kept, nothing lost before an error, same video as one engine."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from realtime import video
+from realtime.media import video
 from realtime.engine import Engine
-from realtime.inflight import Ordered
+from realtime.engine.inflight import Ordered
 from realtime.samples import BUNNY
 
 

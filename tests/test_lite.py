@@ -10,9 +10,9 @@ import onnx
 import pytest
 import torch
 
-from realtime import checkpoint
+from realtime.training import checkpoint
 from realtime.engine import Engine
-from realtime.transformer import TransformerNet
+from realtime.training.transformer import TransformerNet
 from tests.conftest import PHOTOS, STYLE
 from tests.helpers import assert_clean_error, cli
 
@@ -54,7 +54,7 @@ def test_lite_keeps_size_and_has_no_border_artefacts(size, arch):
 @pytest.fixture(scope="module")
 def lite_ckpt(tmp_path_factory, vgg_weights):
     out = tmp_path_factory.mktemp("lite")
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "small-lite", "--out-dir", out,
+    result = cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "small-lite", "--out-dir", out,
                  "--arch", "lite", "--steps", "3", "--batch-size", "2", "--image-size", "64", "--style-size", "64",
                  "--preview-every", "0", "--device", "cpu")
     assert result.code == 0, result.stderr
@@ -82,6 +82,6 @@ def test_train_lite_records_the_arch_and_exports(lite_ckpt, tmp_path):
 
 
 def test_resume_with_another_arch_is_refused(lite_ckpt, tmp_path):
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "x", "--out-dir", tmp_path,
+    result = cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "x", "--out-dir", tmp_path,
                  "--resume", lite_ckpt, "--steps", "5", "--device", "cpu")
     assert_clean_error(result, "--arch")

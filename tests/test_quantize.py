@@ -8,10 +8,11 @@ import numpy as np
 import onnx
 import pytest
 
-from realtime import images, zoo
+from realtime.media import images
+from realtime.catalog import registry
 from realtime.engine import Engine
 from realtime.errors import UserError
-from realtime.quantize import int8_path, psnr, quantize
+from realtime.tools.quantize import int8_path, psnr, quantize
 from tests.conftest import EVAL, PHOTOS
 from tests.helpers import assert_clean_error, cli
 
@@ -50,9 +51,9 @@ def test_int8_graph_is_qdq_with_float_norms_and_our_metadata(tiny_onnx, tiny_int
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # same I/O as fp32
     meta = {p.key: p.value for p in model.metadata_props}
     fp32_meta = {p.key: p.value for p in onnx.load(str(tiny_onnx)).metadata_props}
-    assert meta["realtime.precision"] == "int8" and fp32_meta["realtime.precision"] == "fp32"
-    assert {k: v for k, v in meta.items() if k not in ("realtime.precision", "realtime.quantization")} == \
-        {k: v for k, v in fp32_meta.items() if k != "realtime.precision"}
+    assert meta["realtime.training.precision"] == "int8" and fp32_meta["realtime.training.precision"] == "fp32"
+    assert {k: v for k, v in meta.items() if k not in ("realtime.training.precision", "realtime.quantization")} == \
+        {k: v for k, v in fp32_meta.items() if k != "realtime.training.precision"}
     assert "calibration on 8 frames of big_buck_bunny_360p.mp4" in meta["realtime.quantization"]
 
 
@@ -72,13 +73,13 @@ def test_export_int8_writes_both_files_and_the_zoo_finds_the_copy(tiny_checkpoin
     assert result.code == 0, result.stderr
     assert out.is_file() and int8_path(out) == tmp_path / "tinyq.int8.onnx" and int8_path(out).is_file()
     assert "int8 QDQ" in result.stderr and "frames of big_buck_bunny_360p.mp4" in result.stderr and "PSNR vs fp32" in result.stderr
-    monkeypatch.setenv(zoo.ENV_VAR, str(tmp_path))
-    assert "tinyq.int8" not in [s.name for s in zoo.list_styles()]
-    assert zoo.resolve("tinyq") == out
-    assert zoo.int8_copy(zoo.resolve("tinyq")) == int8_path(out)
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))
+    assert "tinyq.int8" not in [s.name for s in registry.list_styles()]
+    assert registry.resolve("tinyq") == out
+    assert registry.int8_copy(registry.resolve("tinyq")) == int8_path(out)
     stylised = tmp_path / "kodim05.png"
     result = cli("image", PHOTOS / PHOTO, "-o", stylised, "--style", "tinyq", "--int8", "--device", "cpu",
-                 env={zoo.ENV_VAR: str(tmp_path)})
+                 env={registry.ENV_VAR: str(tmp_path)})
     assert result.code == 0, result.stderr
     assert stylised.is_file() and "no int8 copy" not in result.stderr
 

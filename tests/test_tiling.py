@@ -1,4 +1,4 @@
-"""Tiled inference (realtime.tiling): big frames in tiles that join without seams, tiny frames padded up.
+"""Tiled inference (realtime.engine.tiling): big frames in tiles that join without seams, tiny frames padded up.
 Runs from the repository alone: the shipped mosaic network and a frame of the bundled sample clip."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import tiling
+from realtime.engine import tiling
 from realtime.engine import Engine
 from realtime.errors import UserError
 from realtime.samples import BUNNY

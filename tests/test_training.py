@@ -15,7 +15,7 @@ from conftest import PHOTOS, REPO, STYLE
 
 def test_precision_auto_follows_the_cpu():
     from realtime.errors import UserError
-    from realtime.precision import cpu_has_native_bf16, pick_precision
+    from realtime.training.precision import cpu_has_native_bf16, pick_precision
 
     cpu = torch.device("cpu")
     precision, why = pick_precision("auto", cpu)
@@ -35,7 +35,7 @@ def test_precision_auto_follows_the_cpu():
 
 
 def test_crop_and_learning_rate_schedule():
-    from realtime.train import TrainSettings, crop_schedule, learning_rate
+    from realtime.training.train import TrainSettings, crop_schedule, learning_rate
 
     s = TrainSettings(style_image="s.jpg", data="d", name="n", steps=1000, image_size=256, small_size=128,
                       finish_fraction=0.1, lr=2e-3)
@@ -53,8 +53,8 @@ def test_crop_and_learning_rate_schedule():
 
 
 def test_vgg_stops_at_the_content_tap(vgg_weights):
-    from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE
-    from realtime.vgg import load_features
+    from realtime.training.losses import TRAIN_CONTENT, TRAIN_STYLE
+    from realtime.training.vgg import load_features
 
     vgg, _ = load_features(TRAIN_STYLE + [TRAIN_CONTENT])
     x = torch.rand(1, 3, 64, 64) * 255
@@ -66,9 +66,9 @@ def test_vgg_stops_at_the_content_tap(vgg_weights):
 
 def test_relative_losses_give_every_tap_a_say(vgg_weights):
     """Scaled the old way, relu4_1 outweighs relu1_1 by orders of magnitude; relative errors are comparable."""
-    from realtime import images
-    from realtime.losses import TRAIN_STYLE, gram, relative_error
-    from realtime.vgg import load_features
+    from realtime.media import images
+    from realtime.training.losses import TRAIN_STYLE, gram, relative_error
+    from realtime.training.vgg import load_features
 
     vgg, _ = load_features(TRAIN_STYLE)
     style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 256))
@@ -86,14 +86,14 @@ def test_init_reads_a_shipped_style_back_exactly():
     """--init mosaic starts from the very network that ships: PyTorch with its weights matches onnxruntime."""
     import onnxruntime as ort
 
-    from realtime import zoo
-    from realtime.checkpoint import network
+    from realtime.catalog import registry
+    from realtime.training.checkpoint import network
 
     net = network("mosaic")
     x = torch.from_numpy(np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32))
     with torch.no_grad():
         ours = net(x).clamp(0, 255).numpy()  # the export adds the final clip
-    theirs = ort.InferenceSession(str(zoo.resolve("mosaic")), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    theirs = ort.InferenceSession(str(registry.resolve("mosaic")), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
     assert np.abs(ours - theirs).max() < 0.05
 
 
@@ -110,15 +110,16 @@ def test_train_init_fine_tunes_and_the_card_travels(tmp_path, vgg_weights):
 
 
 def test_train_init_refuses_a_foreign_network(tmp_path, foreign_onnx):
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", tmp_path,
+    result = cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", tmp_path,
                  "--init", foreign_onnx, "--steps", 1)
     assert_clean_error(result, "--init")
     assert not list(tmp_path.iterdir())
 
 
 def test_styles_sheet_shows_every_style_on_the_photo(tmp_path):
-    from realtime import images, zoo
-    from realtime.gallery import LABEL_HEIGHT
+    from realtime.media import images
+    from realtime.catalog import registry
+    from realtime.tools.gallery import LABEL_HEIGHT
 
     photo = tmp_path / "photo.png"
     images.write_bgr(photo, np.tile(np.linspace(0, 255, 160, dtype=np.uint8)[None, :, None], (120, 1, 3)))
@@ -126,7 +127,7 @@ def test_styles_sheet_shows_every_style_on_the_photo(tmp_path):
     result = cli("styles", "--sheet", photo, "-o", sheet, "--size", 128)
     assert result.code == 0, result.stderr
     grid = images.read_bgr(sheet)
-    tiles = 1 + len(zoo.list_styles())
+    tiles = 1 + len(registry.list_styles())
     columns = min(4, tiles)
     rows = -(-tiles // columns)
     assert grid.shape == (rows * (320 + LABEL_HEIGHT), columns * 320, 3)
@@ -136,7 +137,7 @@ def test_styles_sheet_shows_every_style_on_the_photo(tmp_path):
 
 
 def test_contrast_and_colourfulness_figures():
-    from realtime.evaluate import colourfulness, lightness_contrast
+    from realtime.tools.evaluate import colourfulness, lightness_contrast
 
     grey = np.full((32, 32, 3), 128, np.uint8)
     halves = grey.copy()
@@ -155,8 +156,8 @@ def test_colour_kept_tells_the_photo_s_own_colours_from_a_repainted_palette():
     less than the photo's own hues, though it is as colourful."""
     import cv2
 
-    from realtime import images
-    from realtime.evaluate import colour_kept, colourfulness
+    from realtime.media import images
+    from realtime.tools.evaluate import colour_kept, colourfulness
 
     photo = images.resize_long_side(images.read_bgr(PHOTOS / "kodim05.jpg"), 256)
     lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
@@ -185,8 +186,8 @@ def test_shading_kept_tells_the_photo_s_light_and_dark_from_a_new_one():
     negative it is -1; a flat grey or a tiled pattern of the photo's own pixels keeps little."""
     import cv2
 
-    from realtime import images
-    from realtime.evaluate import shading_kept
+    from realtime.media import images
+    from realtime.tools.evaluate import shading_kept
 
     photo = images.resize_long_side(images.read_bgr(PHOTOS / "kodim05.jpg"), 256)
     brighter = cv2.convertScaleAbs(photo, alpha=0.7, beta=70)
@@ -201,34 +202,12 @@ def test_shading_kept_tells_the_photo_s_light_and_dark_from_a_new_one():
     assert abs(shading_kept(photo, shuffled)) < 0.5
 
 
-def test_gram_plus_covariance_gives_the_style_variety_its_own_say(vgg_weights):
-    """The uncentred Gram is mostly the features' mean; gram+covariance averages it with the covariance's
-    error, so a photo is rated by both, and the style image itself still scores zero."""
-    from realtime import images
-    from realtime.losses import TRAIN_STYLE, PerceptualLoss
-    from realtime.vgg import load_features
-
-    vgg, _ = load_features(TRAIN_STYLE + ["relu2_2"])
-    style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
-    photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
-    losses = {s: PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, statistic=s)
-              for s in PerceptualLoss.STATISTICS}
-    with torch.no_grad():
-        fp, fs = vgg(photo), vgg(style)
-        value = {s: float(loss.style_loss_of(fp)) for s, loss in losses.items()}
-        assert all(float(loss.style_loss_of(fs)) < 1e-6 for loss in losses.values())
-    assert value["gram+covariance"] == pytest.approx(0.5 * (value["gram"] + value["covariance"]), rel=1e-4)
-    assert value["covariance"] != pytest.approx(value["gram"], rel=0.02)
-    with pytest.raises(ValueError):
-        PerceptualLoss(vgg, style, TRAIN_STYLE, "relu2_2", 1, 1, 0, relative=True, statistic="histogram")
-
-
 def _per_tap_style_losses(taps: list[str]):
     """A relative-error PerceptualLoss over `taps` (weights -> loss), a photo's VGG features, and the style
     loss of that photo with each tap weighted alone."""
-    from realtime import images
-    from realtime.losses import PerceptualLoss
-    from realtime.vgg import load_features
+    from realtime.media import images
+    from realtime.training.losses import PerceptualLoss
+    from realtime.training.vgg import load_features
 
     vgg, _ = load_features(taps + ["relu2_2"])
     style = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(STYLE), 128))
@@ -243,7 +222,7 @@ def _per_tap_style_losses(taps: list[str]):
 
 def _card_tap_weights(out, weights: str) -> list[float]:
     """One tiny training step with --style-tap-weights; the weights its card records."""
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--steps", 1, "--batch-size", 1,
+    result = cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out, "--steps", 1, "--batch-size", 1,
                  "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0, "--style-tap-weights", weights,
                  "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
     assert result.code == 0, result.stderr
@@ -253,7 +232,7 @@ def _card_tap_weights(out, weights: str) -> list[float]:
 def test_style_tap_weights_are_a_weighted_mean(tmp_path, vgg_weights):
     """--style-tap-weights: the style loss is the weighted mean of the taps' relative errors (0 drops a tap,
     equal weights give the plain mean), recorded in the card; a malformed list is one error line."""
-    from realtime.losses import TRAIN_STYLE
+    from realtime.training.losses import TRAIN_STYLE
 
     loss, fp, per_tap = _per_tap_style_losses(TRAIN_STYLE)
     assert len(set(round(v, 6) for v in per_tap)) == 4
@@ -266,26 +245,15 @@ def test_style_tap_weights_are_a_weighted_mean(tmp_path, vgg_weights):
     out = tmp_path / "out"
     assert _card_tap_weights(out, "0,0.5,1,4") == [0, 0.5, 1, 4]
     for bad in ("1,1,1", "1,1,1,-1", "0,0,0,0", "a,b,c,d", "1,1,1,1,1,1"):
-        assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out,
+        assert_clean_error(cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "t", "--out-dir", out,
                                "--style-tap-weights", bad), "--style-tap-weights")
-
-
-def test_a_fifth_style_tap_weight_trains_on_relu5_1(tmp_path, vgg_weights):
-    """Five --style-tap-weights add relu5_1 (lengstrom's taps): with the weight on it alone the style loss is
-    relu5_1's relative error, not any of the four Johnson taps', and the card keeps all five."""
-    from realtime.losses import GATYS_STYLE, TRAIN_STYLE, style_taps_for
-
-    assert style_taps_for((1, 1, 1, 1)) == TRAIN_STYLE and style_taps_for((1, 1, 1, 1, 1)) == GATYS_STYLE
-    _, _, per_tap = _per_tap_style_losses(GATYS_STYLE)
-    assert min(abs(per_tap[4] - v) for v in per_tap[:4]) > 1e-3
-    assert _card_tap_weights(tmp_path / "out", "0,0,0,0,1") == [0, 0, 0, 0, 1]
 
 
 def test_colour_term_measures_lost_hue_not_detail():
     """0 for the photo itself and for the photo with its fine detail repainted; about 1 for the photo in
     grey; above 1 for its colours swapped."""
-    from realtime import images
-    from realtime.losses import colour_error
+    from realtime.media import images
+    from realtime.training.losses import colour_error
 
     photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
     grey = photo.mean(dim=1, keepdim=True).expand_as(photo)
@@ -299,8 +267,8 @@ def test_colour_term_measures_lost_hue_not_detail():
 def test_shading_share_measures_lost_light_and_dark_not_tone():
     """The shading share leaves the photo brightened as a whole alone and counts a photo whose dark and
     light regions swap (the same hues), which the chroma part alone cannot see."""
-    from realtime import images
-    from realtime.losses import colour_error
+    from realtime.media import images
+    from realtime.training.losses import colour_error
 
     photo = images.bgr_to_tensor(images.resize_long_side(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 128))
     brighter = (photo + 30).clamp(max=255)
@@ -313,24 +281,24 @@ def test_shading_share_measures_lost_light_and_dark_not_tone():
 
 def test_training_with_the_colour_term_records_it(tmp_path, vgg_weights):
     out = tmp_path / "out"
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--steps", 2, "--batch-size", 1,
+    result = cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--steps", 2, "--batch-size", 1,
                  "--image-size", 48, "--style-size", 64, "--width", 8, "--warmup-steps", 0, "--colour-weight", 2,
                  "--colour-shading", 1, "--stability-weight", 0, "--preview-every", 0, "--device", "cpu")
     assert result.code == 0, result.stderr
     card = json.loads((out / "c.json").read_text())
     assert card["settings"]["colour_weight"] == 2 and card["final_losses"]["colour"] > 0
     assert card["settings"]["colour_shading"] == 1
-    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-weight", -1), "weight")
-    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-shading", 1),
+    assert_clean_error(cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-weight", -1), "weight")
+    assert_clean_error(cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--colour-shading", 1),
                        "--colour-weight")
 
 
 def test_every_shipped_style_has_a_portable_card():
     """models/: each network has its card, trained by our code on a named CPU or GPU, with the recipe, the
     steps and seconds, the style image's author, and file names only (no paths of the training machine)."""
-    from realtime import zoo
+    from realtime.catalog import registry
 
-    shipped = [s for s in zoo.list_styles() if s.path.parent.resolve() == (REPO / "models").resolve()]
+    shipped = [s for s in registry.list_styles() if s.path.parent.resolve() == (REPO / "models").resolve()]
     assert {"mosaic", "candy"} <= {s.name for s in shipped}
     for style in shipped:
         card = style.card
@@ -362,7 +330,7 @@ def test_every_shipped_cpu_network_copies_the_shipped_teacher():
 def test_photo_size_makes_a_crop_a_window_not_a_thumbnail():
     """--photo-size: the same 64-px crop shows a quarter of the width of a photo scaled to 256, where by
     default it shows nearly all of it (objects at the scale of a 512-px still, not of a thumbnail)."""
-    from realtime.photos import random_crop
+    from realtime.training.photos import random_crop
 
     ramp = np.tile(np.linspace(0, 255, 600, dtype=np.float32), (400, 1))  # red = x position
     image = np.dstack([np.zeros_like(ramp), np.zeros_like(ramp), ramp]).astype(np.uint8)  # BGR
@@ -379,15 +347,15 @@ def test_train_records_the_photo_size(tmp_path, vgg_weights):
     result = fine_tune(out, "p", 2, "--photo-size", 160)
     assert result.code == 0, result.stderr
     assert json.loads((out / "p.json").read_text())["settings"]["photo_size"] == 160
-    assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "p", "--out-dir", out, "--photo-size", -1),
+    assert_clean_error(cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "p", "--out-dir", out, "--photo-size", -1),
                        "--photo-size")
 
 
 def test_the_ramp_keeps_a_fine_tune_from_shaking_the_network(tmp_path, vgg_weights):
     """--init with the default --lr-ramp: the first steps barely move the shipped picture; with --lr-ramp 0
     Adam's first full-size steps repaint it (what took the_scream's style loss from 213 to 291)."""
-    from realtime import images
-    from realtime.checkpoint import network
+    from realtime.media import images
+    from realtime.training.checkpoint import network
 
     photo = images.bgr_to_tensor(images.read_bgr(sorted(PHOTOS.glob("*.jpg"))[1]))
     with torch.no_grad():
@@ -406,9 +374,9 @@ def test_content_tap_relu4_2_lets_strokes_move_edges(tmp_path, vgg_weights):
     """Why --content-tap exists: a photo whose edges sit 2 px off (as a brush stroke redraws a contour) costs
     relu2_2's relative content error over 3x what it costs relu4_2's (3.4-7x on these photos), while a 16-px shift (the shapes
     themselves moved) costs both about alike. A run records its tap in the card; an unknown tap is refused."""
-    from realtime import images
-    from realtime.losses import relative_error
-    from realtime.vgg import load_features
+    from realtime.media import images
+    from realtime.training.losses import relative_error
+    from realtime.training.vgg import load_features
 
     vgg, _ = load_features(["relu2_2", "relu4_2"])
     with torch.no_grad():
@@ -426,5 +394,5 @@ def test_content_tap_relu4_2_lets_strokes_move_edges(tmp_path, vgg_weights):
     result = fine_tune(out, "c", 2, "--content-tap", "relu4_2")
     assert result.code == 0, result.stderr
     assert json.loads((out / "c.json").read_text())["settings"]["content_tap"] == "relu4_2"
-    refused = cli("train", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--content-tap", "relu9_9")
+    refused = cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "c", "--out-dir", out, "--content-tap", "relu9_9")
     assert refused.code != 0 and "--content-tap" in refused.stderr and "Traceback" not in refused.stderr

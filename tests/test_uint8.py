@@ -1,4 +1,4 @@
-"""Frames stay uint8 until the graph (realtime.uint8_io): the wrapped network gives the float path's
+"""Frames stay uint8 until the graph (realtime.engine.uint8_io): the wrapped network gives the float path's
 frames to within one grey level (the graph rounds where the float path truncates), for our networks,
 their int8 copies, foreign exports and a 0-1 BGR model, and the engine uses it."""
 
@@ -10,7 +10,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from realtime import images, uint8_io
+from realtime.media import images
+from realtime.engine import uint8_io
 from realtime.engine import Engine
 from tests.conftest import ANCHORS, PHOTOS, REPO
 
@@ -40,7 +41,7 @@ def test_shipped_networks_match_the_float_path(model):
 def test_an_int8_copy_matches_its_float_path(tmp_path):
     """No int8 copy ships (on this session's Xeon and on an AVX2-only EPYC it was slower than fp32), but
     `export --int8` makes one on request."""
-    from realtime.quantize import quantize
+    from realtime.tools.quantize import quantize
 
     out = tmp_path / "mosaic.int8.onnx"
     quantize(REPO / "models" / "mosaic.onnx", out, frames=8)

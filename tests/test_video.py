@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from realtime import video
+from realtime.media import video
 from realtime.errors import UserError
 from realtime.samples import BUNNY
 from tests.conftest import bunny_frames, write_clip

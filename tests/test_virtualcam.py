@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.webcam import LiveLoop, LiveOptions
+from realtime.live import LiveLoop, LiveOptions
 from realtime.samples import BUNNY
 from tests.helpers import assert_clean_error, cli
 from tests.test_webcam import ListCapture, ScriptedDisplay, make_styles, source_frames

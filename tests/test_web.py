@@ -1,4 +1,4 @@
-"""The browser page (web/): `realtime web` serving it, and Debian's Chromium, headless, running the shipped
+"""The browser page (realtime/web/page/): `realtime web` serving it, and Debian's Chromium, headless, running the shipped
 style on a fake camera fed from a real clip (Chromium's own --use-file-for-fake-video-capture).
 
 The stylised frame is checked against onnxruntime in Python on the very frame the page fed the network
@@ -27,13 +27,13 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import webserve
+from realtime.web import server as webserve
 from realtime.errors import UserError
 from realtime.samples import BUNNY
 from tests.helpers import REPO, ctrl_c_works
 
 CHROMIUM = Path("/usr/bin/chromium")
-WEB = REPO / "web"
+WEB = REPO / "realtime" / "web" / "page"
 # Saved where the committed one lives only when asked (REALTIME_SAVE_SCREENSHOTS=1), so a test run leaves
 # the checkout clean; otherwise into the test's temporary folder.
 SCREENSHOT = REPO / "benchmarks" / "web_chromium_screenshot.png"
@@ -42,12 +42,12 @@ CLIP = BUNNY  # the bundled sample, 640x360 at 25 fps
 
 @pytest.fixture(scope="module")
 def ort_web() -> Path:
-    """onnxruntime-web in web/node_modules, installed from the lock file as a user (or CI) would."""
+    """onnxruntime-web in the page folder's node_modules, installed from the lock file as a user (or CI) would."""
     dist = WEB / "node_modules" / "onnxruntime-web" / "dist"
     if not (dist / "ort.min.mjs").is_file():
         npm = shutil.which("npm")
         if not npm:
-            pytest.skip("npm not found: cannot install onnxruntime-web (npm ci --prefix web) for the browser page")
+            pytest.skip("npm not found: cannot install onnxruntime-web (npm ci) for the browser page")
         proc = subprocess.run([npm, "ci", "--prefix", str(WEB), "--no-audit", "--no-fund"], capture_output=True,
                               text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -116,9 +116,9 @@ def reference(rgb: np.ndarray) -> np.ndarray:
     """The shipped style run by onnxruntime in Python on the same frame (RGB 0-255 NCHW in and out)."""
     import onnxruntime as ort
 
-    from realtime import zoo
+    from realtime.catalog import registry
 
-    session = ort.InferenceSession(str(zoo.resolve("mosaic")), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(registry.resolve("mosaic")), providers=["CPUExecutionProvider"])
     blob = rgb.astype(np.float32).transpose(2, 0, 1)[None]
     out = session.run(None, {"input": blob})[0][0].transpose(1, 2, 0)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -180,7 +180,7 @@ def test_missing_onnxruntime_web_says_how_to_install(tmp_path):
 def test_missing_onnxruntime_web_is_installed_from_the_lock_file(tmp_path):
     npm = shutil.which("npm")
     if not npm:
-        pytest.skip("npm not found: cannot check the automatic `npm ci --prefix web`")
+        pytest.skip("npm not found: cannot check the automatic `npm ci`")
     for name in ("index.html", "package.json", "package-lock.json"):
         shutil.copy(WEB / name, tmp_path / name)
     said: list[str] = []

@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import capture as capture_mod
-from realtime.capture import Capture, Frame, LatestFrame
+from realtime.media import capture as capture_mod
+from realtime.media.capture import Capture, Frame, LatestFrame
 from realtime.engine import Engine
 from realtime.errors import UserError
-from realtime.inflight import cpu_workers
-from realtime.webcam import (LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, live_flight,
+from realtime.engine.inflight import cpu_workers
+from realtime.live import (LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, live_flight,
                              style_entries)
 from realtime.samples import BUNNY
 from tests.helpers import REPO, Result, assert_clean_error, cli, ctrl_c_works
@@ -484,33 +484,39 @@ def test_style_that_fails_to_load_is_skipped(two_styles, tmp_path):
     assert any("skipping style broken" in m and "cannot load" in m for m in messages)
 
 
+def cpu_runtime(net: str = "full", notify=lambda message: None):
+    from realtime.engine import EngineOptions, Runtime
+
+    return Runtime(EngineOptions(device="cpu", net=net), notify)
+
+
 def test_style_list_from_options(tiny_onnx, tmp_path, monkeypatch):
     zoo_dir = tmp_path / "zoo"
     zoo_dir.mkdir()
     shutil.copy(tiny_onnx, zoo_dir / "zoostyle.onnx")
     shutil.copy(tiny_onnx, zoo_dir / "other.onnx")
     monkeypatch.setenv("REALTIME_MODELS", str(zoo_dir))
-    from realtime import zoo
+    from realtime.catalog import registry
 
-    one = style_entries([str(tiny_onnx)])
-    installed = [s.name for s in zoo.list_styles()]  # the zoo folder's two plus the shipped styles
+    one = style_entries([str(tiny_onnx)], cpu_runtime())
+    installed = [s.name for s in registry.list_styles()]  # the zoo folder's two plus the shipped styles
     assert {"other", "zoostyle"} <= set(installed)
     assert [e.name for e in one] == ["tiny", *installed]  # the given one, then the installed ones
-    several = style_entries(["zoostyle,other"])
+    several = style_entries(["zoostyle,other"], cpu_runtime())
     assert [e.name for e in several] == ["zoostyle", "other"]
-    assert [e.name for e in style_entries(["other", "other"])] == ["other"]
+    assert [e.name for e in style_entries(["other", "other"], cpu_runtime())] == ["other"]
     with pytest.raises(UserError, match="unknown style"):
-        style_entries(["zoostyle,missing"])
+        style_entries(["zoostyle,missing"], cpu_runtime())
 
 
 def test_cpu_styles_run_their_lite_networks_and_say_so_once():
     """On the CPU, --net auto cycles through the shipped NAME-lite networks; only the chosen style's switch
     to its CPU network is said (twelve such lines buried it)."""
     messages: list[str] = []
-    entries = style_entries(["mosaic"], net="auto", on_cpu=True, notify=messages.append)
+    entries = style_entries(["mosaic"], cpu_runtime("auto", messages.append))
     assert len(entries) >= 12 and all(e.path.stem == f"{e.name}-lite" for e in entries)
     assert messages == ["mosaic: running mosaic-lite, the CPU network (--net full for the full one)"]
-    assert all(e.path.stem == e.name for e in style_entries(["mosaic"], net="full", on_cpu=True))
+    assert all(e.path.stem == e.name for e in style_entries(["mosaic"], cpu_runtime("full")))
 
 
 def test_two_frames_in_flight_show_every_frame_in_order_and_switch_style_between_frames():

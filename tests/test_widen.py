@@ -7,9 +7,9 @@ import torch
 
 from helpers import assert_clean_error, cli, fine_tune
 from conftest import PHOTOS, STYLE
-from realtime import images
-from realtime.checkpoint import network
-from realtime.widen import widen
+from realtime.media import images
+from realtime.training.checkpoint import network
+from realtime.training.widen import widen
 
 
 def photo() -> torch.Tensor:
@@ -48,7 +48,7 @@ def test_train_widens_and_the_twins_learn_apart(tmp_path, vgg_weights):
 
 def test_train_refuses_a_width_that_does_not_fit_the_init(tmp_path):
     """The mismatch shows only once the --init network has loaded: the --out-dir it names is not made."""
-    result = cli("train", STYLE, "--data", PHOTOS, "--name", "w", "--out-dir", tmp_path / "new", "--init", "mosaic",
+    result = cli("train", "--recipe", "custom", STYLE, "--data", PHOTOS, "--name", "w", "--out-dir", tmp_path / "new", "--init", "mosaic",
                  "--width", 24, "--steps", 1)
     assert_clean_error(result, "--width")
     assert not list(tmp_path.iterdir())

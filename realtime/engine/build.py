@@ -1,0 +1,92 @@
+"""The one path from a style to running engines, for every command and `realtime.Stylizer`.
+
+`Runtime(options)` decides the device once, then turns a style (a name or an .onnx path, see
+realtime.catalog.spec) into the file to run (full or CPU network, fp16 or int8 copy: realtime.catalog.registry)
+and that file into an Engine with the options' scale, strength, colour and tiling. Stabilisation is
+a per-stream step applied in frame order by whoever consumes the frames (`Runtime.stabilizer`). A new
+option is added to EngineOptions and applied here, nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from realtime.engine import tiling
+from realtime.engine.blend import check_strength
+from realtime.engine.frames import Engine, check_scale
+from realtime.engine.session import Placement, place
+from realtime.engine.stabilize import Stabilizer, check_amount
+from realtime.catalog import registry
+
+Notify = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How styles run; the commands fill one from their shared options, the API from its arguments."""
+
+    device: str = "auto"  # auto | cuda | cpu
+    net: str = "auto"  # auto (the CPU network NAME-lite on a CPU) | full | lite
+    fp16: bool = False  # the style's half-precision copy (GPUs)
+    int8: bool = False  # the style's int8 copy (CPUs with VNNI)
+    scale: float = 1.0  # the network runs at this fraction of the frame's size
+    strength: float = 1.0  # 0 the photo .. 1 full style
+    preserve_color: bool = False
+    tile: int | None = tiling.DEFAULT_BUDGET  # frames above this many pixels run in tiles; None: never
+    stabilize: float = 0.0  # flow-warped blending with the previous output, 0 (off) .. 1
+    threads: int | None = None  # intra-op threads of each session (None: onnxruntime's choice)
+    uint8_io: bool = True  # frames enter the graph as uint8 (bench turns it off to time the float path)
+
+    def checked(self) -> "EngineOptions":
+        registry.check_net(self.net)
+        check_scale(self.scale)
+        check_strength(self.strength)
+        check_amount(self.stabilize)
+        if self.fp16 and self.int8:
+            registry.int8_copy(Path("x.onnx"), fp16=True)  # raises the one-line refusal
+        return self
+
+
+class Runtime:
+    """Where styles run, decided once, and the engines made for them."""
+
+    def __init__(self, options: EngineOptions = EngineOptions(), notify: Notify = _quiet,
+                 placement: Placement | None = None):
+        self.options = options.checked()
+        self.notify = notify
+        self.placement = placement or place(options.device)
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.placement.on_cpu
+
+    def model(self, style: str | Path, quiet: bool = False) -> Path:
+        """The file that runs `style` here: full or CPU network, fp16 or int8 copy."""
+        o = self.options
+        return registry.pick(str(style), o.net, self.on_cpu, fp16=o.fp16, int8=o.int8,
+                             notify=_quiet if quiet else self.notify)
+
+    def engine(self, style: str | Path, quiet: bool = False, **overrides) -> Engine:
+        """An engine for a style (name or path; `model` picks the file) or for a file `model` already picked.
+
+        `overrides` replace options for this engine only (one thread per frame in flight, bench's rows)."""
+        o = replace(self.options, **overrides).checked() if overrides else self.options
+        path = Path(style) if isinstance(style, Path) else self.model(style, quiet)
+        return Engine(path, scale=o.scale, notify=_quiet if quiet else self.notify, strength=o.strength,
+                      preserve_color=o.preserve_color, tile=o.tile, uint8_io=o.uint8_io, threads=o.threads,
+                      placement=self.placement)
+
+    def stabilizer(self) -> Stabilizer | None:
+        """A fresh per-stream stabiliser when the options ask for one (applied in frame order)."""
+        return Stabilizer(self.options.stabilize) if self.options.stabilize else None
+
+
+def open_engine(style: str | Path, options: EngineOptions = EngineOptions(), notify: Notify = _quiet) -> Engine:
+    """A style (name or .onnx path) ready to run on frames: the one function commands and the API call."""
+    return Runtime(options, notify).engine(style)
