@@ -6,9 +6,9 @@ colour lost (a red door turned slate blue).
     python benchmarks/colour_kept.py --shared ../shared [--size 512] [--extra udnie=run/udnie.onnx]
 
 For each of the six styles that have an anchor: `models/NAME.onnx`, `models/NAME-lite.onnx` and the anchor
-stylise all 24 unseen Kodak photos at --size (long side); the figure is `realtime.evaluate.colour_kept`
+stylise all 24 unseen Kodak photos at --size (long side); the figure is `realtime.tools.evaluate.colour_kept`
 (1: every 16-px cell keeps the photo's hue and chroma; 0: grey or unrelated hues), with
-`realtime.evaluate.shading_kept` (the correlation of 16-px cells' lightness with the photo's) and
+`realtime.tools.evaluate.shading_kept` (the correlation of 16-px cells' lightness with the photo's) and
 colourfulness beside it. No VGG, so it takes about a minute. Prints a table and writes results/colour_kept.json.
 """
 
@@ -23,7 +23,8 @@ import numpy as np
 import onnxruntime as ort
 
 from gallery import ANCHORS, REPO  # benchmarks/ is on the path when this script runs
-from realtime import evaluate as ev, images
+from realtime.tools import evaluate as ev
+from realtime.media import images
 from realtime.engine import Engine
 
 

@@ -29,9 +29,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from realtime import uint8_io
+from realtime.engine import uint8_io
 from realtime.engine import Engine
-from realtime.precision import cpu_model
+from realtime.training.precision import cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,7 +81,7 @@ def time_video(model: Path, clip: Path, rounds: int) -> dict[str, float]:
     """Frames per second of video.stylise_video end to end, best of `rounds` alternating rounds."""
     import tempfile
 
-    from realtime import video
+    from realtime.media import video
 
     best: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,10 +24,11 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from realtime import evaluate as ev, images
+from realtime.tools import evaluate as ev
+from realtime.media import images
 from realtime.engine import Engine
-from realtime.export import export
-from realtime.train import TrainSettings, train
+from realtime.tools.export import export
+from realtime.training.train import TrainSettings, train
 
 REPO = Path(__file__).resolve().parent.parent
 ANCHORS = {"mosaic": "pytorch_examples_nc16_mosaic.onnx", "candy": "pytorch_examples_nc16_candy.onnx",

@@ -1,13 +1,13 @@
 """fp32 against its static int8 copy (`realtime export --int8`) on this CPU: fps at 640x480, PSNR, VGG losses.
 
-For each fp32 network given, quantises it with `realtime.quantize` (calibrated on the shipped sample clip,
+For each fp32 network given, quantises it with `realtime.tools.quantize` (calibrated on the shipped sample clip,
 as `realtime export --int8` does), then:
   - fps of whole frames (BGR in, BGR out, the engine's path) at 640x480, fp32 and int8 timed in
     alternating rounds so that load from other work on the machine hits both alike (the load average is
     recorded too);
   - PSNR of the int8 output against the fp32 output on the evaluation photos (long side 640) and on
     frames of the shared clips;
-  - the mean VGG style and content losses (realtime.evaluate.photo_losses) on the evaluation photos;
+  - the mean VGG style and content losses (realtime.tools.evaluate.photo_losses) on the evaluation photos;
   - side-by-side JPEGs (fp32 | int8, one row per network) of the centre of two photos at full resolution.
 
     python benchmarks/int8_cpu.py --shared ../shared --model mosaic=models/mosaic.onnx \
@@ -27,10 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime import bench, images
+from realtime.tools import bench
+from realtime.media import images
 from realtime.engine import Engine
-from realtime.evaluate import photo_losses, read_frames
-from realtime.quantize import psnr, quantize
+from realtime.tools.evaluate import photo_losses, read_frames
+from realtime.tools.quantize import psnr, quantize
 
 COMPARE_PHOTOS = ("kodak24_kodim05.jpg", "kodak24_kodim23.jpg")
 CLIPS = ("fox.mp4", "traffic.mp4", "office.mp4")

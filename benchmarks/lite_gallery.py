@@ -40,11 +40,14 @@ import onnxruntime as ort
 import torch
 
 from gallery import THIS_CARD, command_line, judged_photos, past_lineage, style_credit, write_sheet  # benchmarks/gallery.py, beside this script
-from realtime import checkpoint, colourmap, evaluate as ev, images
-from realtime.distill import DistillSettings, distill, load_teacher
-from realtime.photos import find_photos
+from realtime.training import checkpoint
+from realtime.training import colourmap
+from realtime.tools import evaluate as ev
+from realtime.media import images
+from realtime.training.distill import DistillSettings, distill, load_teacher
+from realtime.training.photos import find_photos
 from realtime.engine import Engine
-from realtime.export import export
+from realtime.tools.export import export
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,7 +70,7 @@ def main() -> None:
     ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
     ap.add_argument("--photos", type=int, default=24)
     ap.add_argument("--colour-only", action="store_true",
-                    help="no training: fold the colour map (realtime.colourmap) into the shipped NAME-lite (or --init's "
+                    help="no training: fold the colour map (realtime.training.colourmap) into the shipped NAME-lite (or --init's "
                          "checkpoint) and ship and judge it")
     ap.add_argument("--lineage", action="append", default=[],
                     help="how this copy came about (e.g. 're-distilled from the new wave'): the shipped card's "
@@ -155,7 +158,7 @@ def colour_match(name: str, shared: Path, work: Path, source: str | None, made: 
     card["settings"]["colour_match"] = True
     card["distill_command"] = command_line("distill", "teacher", DistillSettings, card["settings"])
     card["lineage"] += [
-        f"colour map (realtime.colourmap) fitted on {cmap.photos} training photos and folded in"]
+        f"colour map (realtime.training.colourmap) fitted on {cmap.photos} training photos and folded in"]
     work.mkdir(parents=True, exist_ok=True)
     ckpt = work / f"{name}-lite-colour.ckpt"
     checkpoint.save(ckpt, net, None, card["steps"], card["settings"], card.get("final_losses"))

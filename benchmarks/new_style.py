@@ -31,9 +31,10 @@ import torch
 
 from gallery import ANCHORS, judged_photos, write_sheet  # benchmarks/ is on the path when this script runs
 from peek import stylise_fn
-from realtime import evaluate as ev, images
+from realtime.tools import evaluate as ev
+from realtime.media import images
 from realtime.engine import Engine
-from realtime.precision import cpu_has_native_bf16, cpu_model
+from realtime.training.precision import cpu_has_native_bf16, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,8 +45,7 @@ def timed_train(style_image: Path, data: Path, work: Path, steps: int, init: str
     work.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "realtime", "train", str(style_image), "--data", str(data),
                "--name", style_image.stem, "--out-dir", str(work), "--steps", str(steps)]
-    if init:
-        command += ["--init", init]
+    command += ["--init", init or "scratch"]  # the default quick recipe starts from mosaic
     t = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - t

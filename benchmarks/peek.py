@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime import checkpoint, images
-from realtime import evaluate as ev
+from realtime.training import checkpoint
+from realtime.media import images
+from realtime.tools import evaluate as ev
 from realtime.engine import Engine
 
 PICKS = ("kodim05", "kodim15", "kodim23", "kodim03", "kodim19", "kodim08")  # Kodak24 files end in these

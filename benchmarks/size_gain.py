@@ -22,10 +22,10 @@ import torch
 
 from gallery import judged_photos  # benchmarks/gallery.py, beside this script
 from peek import stylise_fn
-from realtime import images
-from realtime.losses import PerceptualLoss
-from realtime.train import TRAIN_STYLE
-from realtime.vgg import load_features
+from realtime.media import images
+from realtime.training.losses import PerceptualLoss
+from realtime.training.train import TRAIN_STYLE
+from realtime.training.vgg import load_features
 
 
 def gained(out: np.ndarray, k: float) -> np.ndarray:

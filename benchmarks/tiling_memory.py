@@ -77,7 +77,7 @@ def main() -> None:
         gb, secs = run(["video", str(clip), "-o", str(work / "4k-out.mp4"), "--style", args.style, "--device", "cpu"])
         rows.append({"input": "4K video, 12 frames", "command": "video", "tile": "auto", "peak_rss_gb": round(gb, 2), "seconds": round(secs, 1)})
         print(f" 4K video  --tile auto  peak RSS {gb:5.2f} GB  {secs:6.1f} s", flush=True)
-    from realtime.precision import cpu_model
+    from realtime.training.precision import cpu_model
 
     result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                           "load_average_at_end": os.getloadavg()}, "style": args.style, "rows": rows}

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from realtime.distill import DistillSettings, GramMatch, step_losses
-from realtime.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
-from realtime.precision import cpu_flags, cpu_has_native_bf16, cpu_model
-from realtime.transformer import TransformerNet
-from realtime.vgg import load_features
+from realtime.training.distill import DistillSettings, GramMatch, step_losses
+from realtime.training.losses import TRAIN_CONTENT, TRAIN_STYLE, PerceptualLoss
+from realtime.training.precision import cpu_flags, cpu_has_native_bf16, cpu_model
+from realtime.training.transformer import TransformerNet
+from realtime.training.vgg import load_features
 
 
 def step_seconds(vgg, loss_fn, width: int, size: int, precision: str, steps: int) -> float:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from realtime.precision import cpu_model
+from realtime.training.precision import cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = re.compile(r"webcam: (\d+) frames in ([\d.]+) s, ([\d.]+) fps mean, (\d+) ms a frame")

@@ -62,8 +62,8 @@ def test_stabilize_keeps_the_style_and_never_blends_across_a_cut(mosaic):
     for out, own, photo in zip(outs[1:5], raw[1:5], a[1:5]):
         assert np.abs(out.astype(int) - own).mean() < 0.5 * np.abs(out.astype(int) - photo).mean()
     # Right after the cut next to nothing of the old scene shows through: under a tenth of the difference
-    # between the two scenes' outputs (a blend across the cut shows about 0.9 of it; the shipped mosaic of
-    # session 6 leaves 4.1 grey levels where the scenes differ by about 60).
+    # between the two scenes' outputs (a blend across the cut shows about 0.9 of it; an earlier mosaic
+    # left 4.1 grey levels where the scenes differ by about 60).
     assert np.abs(outs[5].astype(int) - raw[5]).mean() < 0.1 * np.abs(raw[4].astype(int) - raw[5]).mean()
 
 

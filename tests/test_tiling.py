@@ -48,7 +48,7 @@ def test_tiles_join_without_seams(big_frame):
     assert len(cores) >= 4, "the budget should split this frame into several tiles"
     # Above the budget the statistics are extrapolated from scaled copies: an even difference of a few grey
     # levels, never a seam (the jumps below). It grows with how bold the network is: 0.9 levels for candy,
-    # 2.9 (34.5 dB) for session 8's mosaic, 3.4 (32.8 dB) for session 9's, each with jumps of 1.0 at the cuts.
+    # 2.9 (34.5 dB) and 3.4 (32.8 dB) for two earlier mosaics, each with jumps of 1.0 at the cuts.
     assert np.abs(tiled.astype(np.float32) - whole.astype(np.float32)).mean() < 4.0
     cols = sorted({box[2] for box, _ in cores} - {0})
     rows = sorted({box[0] for box, _ in cores} - {0})

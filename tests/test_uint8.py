@@ -39,7 +39,7 @@ def test_shipped_networks_match_the_float_path(model):
 
 
 def test_an_int8_copy_matches_its_float_path(tmp_path):
-    """No int8 copy ships (on this session's Xeon and on an AVX2-only EPYC it was slower than fp32), but
+    """No int8 copy ships (on a 2-core Intel Xeon with AVX-512 and on an AVX2-only EPYC it was slower than fp32), but
     `export --int8` makes one on request."""
     from realtime.tools.quantize import quantize
 

@@ -231,8 +231,8 @@ def shading_kept(photo_bgr: np.ndarray, out_bgr: np.ndarray, block: int = 16) ->
     CIE L* averaged over block x block cells (1: every region as much lighter or darker than the rest as in
     the photo, whatever the overall tone; 0: unrelated).
 
-    What makes a stylised photo readable at a glance: over the 24 Kodak photos at 512 px the anchor
-    mosaic keeps 0.63, session 23's mosaic, whose pale glass lifts dark objects to the wall's lightness,
+    What makes a stylised photo readable at a glance: over the 24 Kodak photos at 512 px pytorch/examples'
+    mosaic keeps 0.63, an earlier mosaic of ours, whose pale glass lifted dark objects to the wall's lightness,
     0.44 (benchmarks/results/colour_kept.json).
     """
     p, o = (cells[..., 0].ravel() for cells in lab_cells(photo_bgr, out_bgr, block))

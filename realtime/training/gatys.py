@@ -63,7 +63,7 @@ def optimise_pixels(x: torch.Tensor, loss_fn: PerceptualLoss, content_feats: tor
                     optimizer: str = "lbfgs", lr: float = 5.0,
                     on_step: Callable[[dict[str, float]], None] | None = None) -> torch.Tensor:
     """Optimise the pixels of `x` (0-255, kept in range) against `loss_fn`; `on_step` gets each step's
-    losses. Shared with benchmarks/loss_probe.py, which asks the same of a training loss."""
+    losses."""
     x = x.detach().clone().requires_grad_(True)
     last: dict[str, float] = {}
 
