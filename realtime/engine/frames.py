@@ -14,7 +14,7 @@ import numpy as np
 
 from realtime.engine import tiling
 from realtime.engine.blend import blend, check_strength
-from realtime.engine.session import CUDA, ModelInfo, Placement, make_session, place, read_info, sibling_session
+from realtime.engine.session import CUDA, Placement, make_session, place, read_info, sibling_session
 from realtime.errors import UserError
 
 MIN_SIDE = 32  # smaller frames are padded up (edge pixels repeated) and cropped back: the network's own

@@ -26,8 +26,9 @@ from typing import Iterator
 import numpy as np
 
 from realtime.errors import UserError
+from realtime.samples import BUNNY
 
-SAMPLE_CLIP = Path(__file__).resolve().parent / "samples" / "big_buck_bunny_360p.mp4"
+SAMPLE_CLIP = BUNNY
 CALIBRATION_FRAMES = 32
 CHECK_FRAMES = 4
 LONG_SIDE = 640  # frames larger than this are shrunk to it: the size the CPU engine is used at
