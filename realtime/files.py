@@ -29,10 +29,14 @@ def temp_beside(target: Path, suffix: str | None = None) -> Path:
     """
     parent = check_output_path(target)
     fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; a finished file gets the usual permissions
+    try:  # a stop signal landing here must not leave the new file behind: the caller never got its name
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; a finished file gets the usual permissions
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return Path(name)
 
 

@@ -131,11 +131,14 @@ def bunny_frames(n: int, size: tuple[int, int] | None = None, start: int = 0) ->
 
 
 def write_clip(dst: Path, frames: list, rate=25, pix_fmt: str = "yuv420p", audio: str | None = "aac",
-               x264: dict[str, str] | None = None, ticks: int = 1) -> Path:
+               x264: dict[str, str] | None = None, ticks: int = 1, shown: tuple[float, bool] | None = None,
+               tags: dict[str, str] | None = None) -> Path:
     """Encode BGR frames to H.264 in dst's container (by its suffix) at `rate` (an int or a Fraction),
     with a synthetic audio track (a 440 Hz sine, stereo 48 kHz) as long as the video, in `audio` (an
     encoder name: aac, pcm_mulaw, ...) or none. ticks > 1 stamps the stream at ticks x rate with a frame
-    every `ticks` ticks (an AVI header then claims the higher rate, as some cameras' files do)."""
+    every `ticks` ticks (an AVI header then claims the higher rate, as some cameras' files do).
+    shown=(degrees anticlockwise, mirrored) writes a display matrix, as phones do; `tags` go on the video
+    stream (a `rotate` tag, as older tools wrote)."""
     from fractions import Fraction
 
     import av
@@ -148,6 +151,10 @@ def write_clip(dst: Path, frames: list, rate=25, pix_fmt: str = "yuv420p", audio
         ov.width, ov.height, ov.pix_fmt = width, height, pix_fmt
         ov.codec_context.time_base = Fraction(1) / (rate * ticks)
         ov.codec_context.options = {"preset": "ultrafast", "crf": "20", **(x264 or {})}
+        if shown is not None:
+            ov.set_display_rotation(shown[0], hflip=shown[1])
+        if tags:
+            ov.metadata.update(tags)
         oa = None if audio is None else out.add_stream(audio, rate=48000, layout="stereo")
         for i, frame in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(frame, format="bgr24").reformat(format=pix_fmt)

@@ -12,9 +12,9 @@ import warnings
 from realtime.cli import run  # noqa: F401, I001 - each module adds its commands to the app, in --help's order
 from realtime.cli import make  # noqa: F401
 from realtime.cli import tools  # noqa: F401
-from realtime.cli.app import app
+from realtime.cli.app import app, say
 from realtime.errors import UserError
-from realtime.progress import STDERR
+from realtime.media.interrupts import StopSignals
 
 __all__ = ["app", "main"]
 
@@ -27,10 +27,15 @@ def main() -> None:
     warnings.formatwarning = _format_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        app()  # commands that must tidy up on Ctrl-C catch it and leave with typer.Exit(130)
-    except UserError as exc:
-        STDERR.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    with StopSignals() as stops:  # SIGTERM and SIGHUP take Ctrl-C's path, tidying included
+        try:
+            app()  # commands that must tidy up on Ctrl-C catch it and leave with typer.Exit(130)
+        except UserError as exc:
+            say(f"error: {exc}")
+            sys.exit(2)
+        except KeyboardInterrupt:
+            sys.exit(stops.exit_code(130))
+        except SystemExit as exc:
+            if isinstance(exc.code, int):
+                sys.exit(stops.exit_code(exc.code))
+            raise

@@ -14,7 +14,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def say(message: str) -> None:
-    STDERR.print(message, highlight=False, markup=False, soft_wrap=True)
+    """One line on stderr. A terminal that has gone away (a hangup, a closed pipe) is not an error of the
+    command's: its result is on disk, and saying so must not fail the stop that is under way."""
+    try:
+        STDERR.print(message, highlight=False, markup=False, soft_wrap=True)
+    except OSError:
+        pass
 
 
 def say_once() -> Callable[[str], None]:

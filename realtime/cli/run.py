@@ -40,20 +40,30 @@ def image(
     engine = Runtime(options, say).engine(name)
     files = stills.collect_inputs(inputs)
     pairs = stills.plan_outputs(files, Path(output), folder=output.endswith(("/", "\\")))
-    stills.stylise_files(engine, pairs, on_done=lambda src, dst: say(f"{src} -> {dst}"))
+    done: list[Path] = []
+
+    def finished(src: Path, dst: Path) -> None:
+        done.append(dst)
+        say(f"{src} -> {dst}")
+
+    try:
+        stills.stylise_files(engine, pairs, on_done=finished, notify=say)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: the image at hand is dropped whole, the rest kept
+        say(f"interrupted: wrote {len(done)} of {len(pairs)} images" + (f" to {done[0].parent}" if done else ""))
+        raise typer.Exit(130) from None
 
 
 @app.command()
 def video(
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="Video file to stylise (.mp4, .mov, .mkv, .avi, ...)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Video file to write: .mp4, .m4v, .mov, .mkv or .avi."),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Video file to stylise (.mp4, .mov, .mkv, .avi, ...), or a folder of them."),
+    output: Path = typer.Option(..., "-o", "--output", help="Video file to write (.mp4, .m4v, .mov, .mkv or .avi); a folder for a folder INPUT."),
     style: StyleOpt = ...,
     strength: StrengthOpt = 1.0,
     preserve_color: PreserveColorOpt = False,
     stabilize: StabilizeOpt = 0.0,
     size: Optional[int] = typer.Option(None, metavar="LONG_SIDE", help="Long side of the output in pixels (default: the input's)."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Leave the audio out (it is copied unchanged by default)."),
-    overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
+    overwrite: bool = typer.Option(False, help="Replace OUTPUT (or, for a folder, outputs) that exist."),
     scale: ScaleOpt = 1.0,
     device: RunDevice = Device.auto,
     net: NetOpt = Net.auto,
@@ -63,27 +73,45 @@ def video(
     int8: Int8Opt = False,
     tile: TileOpt = "auto",
 ) -> None:
-    """Stylise a video file: every frame, same rate and size, audio copied; Ctrl-C keeps a playable part."""
+    """Stylise a video file, or each one in a folder: every frame, same rate and size, upright, audio copied;
+    Ctrl-C (or SIGTERM) keeps a playable part."""
     from realtime.engine.build import Runtime
     from realtime.engine.inflight import cpu_workers
-    from realtime.media import video as video_mod
+    from realtime.media import video as video_mod, video_folder
     from realtime.catalog.spec import parse_style
 
     options = engine_options(device, net, fp16, int8, scale, strength, preserve_color, tile, stabilize)
+    settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
+    pairs = None
+    if input_path.is_dir():  # checked before the model loads: a typo costs no wait
+        pairs = video_folder.plan(video_folder.collect(input_path), output, overwrite)
     runtime = Runtime(options, say)
     model = runtime.model(parse_style(style).single)
-    settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
+    made: dict[int, list] = {}
+
+    def engines_for(job: video_mod.Job) -> list:
+        """On a CPU, frames in flight: two one-thread sessions fed alternate frames (1.15x one session on both
+        cores, benchmarks/cpu_threads.py); not for frames that run in tiles. Made once per count."""
+        pixels = job.width * job.height * scale * scale
+        tiled = options.tile is not None and pixels > options.tile
+        flight = cpu_workers() if runtime.on_cpu and not tiled else 1
+        if flight not in made:
+            threads = 1 if flight > 1 else None
+            made[flight] = [runtime.engine(model, threads=threads, quiet=k > 0 or bool(made)) for k in range(flight)]
+        return made[flight]
+
+    if pairs is not None:
+        summary = video_folder.stylise_folder(pairs, settings, engines_for, runtime.stabilizer, say)
+        say(summary.line(output))
+        if summary.interrupted:
+            raise typer.Exit(130)
+        if summary.failed:
+            raise typer.Exit(1)
+        return
     job = video_mod.prepare(input_path, output, settings)
-    pixels = job.width * job.height * scale * scale
-    # On a CPU, frames in flight: two one-thread sessions fed alternate frames (1.15x one session on both
-    # cores, benchmarks/cpu_threads.py); not for frames that run in tiles.
-    tiled = options.tile is not None and pixels > options.tile
-    flight = cpu_workers() if runtime.on_cpu and not tiled else 1
-    threads = 1 if flight > 1 else None
-    engines = [runtime.engine(model, threads=threads, quiet=k > 0) for k in range(flight)]
-    stabilizer = runtime.stabilizer()
+    engines = engines_for(job)
     try:
-        result = video_mod.stylise_video(job, engines, notify=say, post=stabilizer)
+        result = video_mod.stylise_video(job, engines, notify=say, post=runtime.stabilizer())
     except video_mod.Interrupted as stop:
         say(str(stop))
         raise typer.Exit(130) from None

@@ -37,7 +37,7 @@ from realtime.live.display import FpsMeter, NullDisplay, draw_overlay
 from realtime.live.recorder import Recorder, stamp, write_png
 from realtime.live.styles import Styles
 from realtime.media import capture as capture_mod
-from realtime.media.interrupts import DeferredInterrupt, sigint_ignored
+from realtime.media.interrupts import DeferredInterrupt, stops_held
 
 ESC = 27
 # Arrow keys as cv2.waitKeyEx reports them under Qt, GTK and Windows: left / right cycle styles too.
@@ -276,7 +276,7 @@ class LiveLoop:
 
     def _mark_interrupted(self) -> None:
         self.summary.interrupted = True
-        self.summary.reason = "interrupted (Ctrl-C)"
+        self.summary.reason = f"interrupted ({self._ctrl_c.why})"
 
     def _emit(self, job: "Job", styled: np.ndarray) -> bool:
         """Show a finished frame and answer the keys; False to stop (the reason is in the summary)."""
@@ -357,7 +357,7 @@ class LiveLoop:
             self._mark_interrupted()
         finally:
             self.summary.seconds = self.clock() - start
-            with sigint_ignored():
+            with stops_held():
                 self._tidy()
             self.summary.devices = self.styles.devices()
             self.summary.providers = self.styles.providers()

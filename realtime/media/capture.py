@@ -13,6 +13,10 @@ ever-growing latency. Two policies:
 The reader thread has a stop signal and never raises: its errors are passed to the consumer, which
 re-raises them on the main thread. A camera that stops delivering frames (unplugged) ends the
 stream with a reason instead of an error, so the caller can finish (and finalise a recording) cleanly.
+
+A video file stored turned (a phone's portrait clip) is played upright, read the same way as
+`realtime video` reads it (realtime.media.orientation) rather than by OpenCV's own rotation, which
+knows quarter turns but not mirror images.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import UserError
+from realtime.media.orientation import Orientation, of_file
 
 LATEST = "latest"
 EVERY = "every"
@@ -126,7 +131,7 @@ class Capture:
     """
 
     def __init__(self, cap: Any, label: str, is_camera: bool, fps: float, policy: str = LATEST,
-                 pace: bool = False, size: Optional[tuple[int, int]] = None):
+                 pace: bool = False, size: Optional[tuple[int, int]] = None, orientation: Orientation = Orientation()):
         if policy not in (LATEST, EVERY):
             raise ValueError(f"unknown policy {policy}")
         self.cap = cap
@@ -136,6 +141,7 @@ class Capture:
         self.policy = policy
         self.pace = pace
         self.size = size  # (w, h) to resize every frame to, for video files; cameras are asked instead
+        self.orientation = orientation  # how a video file's stored frames are turned upright
         self.box = LatestFrame(drop=policy == LATEST)
         self.stop_event = threading.Event()
         self.frames_read = 0
@@ -205,7 +211,7 @@ class Capture:
                 time.sleep(0.02)
                 continue
             failures, last_ok = 0, time.monotonic()
-            image = _as_bgr(image)
+            image = self.orientation.apply(_as_bgr(image))
             if self.size and (image.shape[1], image.shape[0]) != self.size:
                 image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
             if self.pace and period:
@@ -279,16 +285,20 @@ def open_video(path: Path, width: Optional[int] = None, height: Optional[int] = 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--source {path}: video file not found")
+    orientation = of_file(path, f"--source {path}")
     with _quiet_opencv():
         cap = cv2.VideoCapture(str(path))
         opened = cap.isOpened()
+        # frames as stored, turned here; where OpenCV cannot be told so, its own turning stands
+        if opened and not cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0):
+            orientation = Orientation()
     if not opened:
         cap.release()
         raise UserError(f"--source {path}: cannot open this video (not a video, or an unsupported codec)")
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    w, h = orientation.shown_size(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     if not 0 < fps < 1000:
         fps = 30.0
     size = _fit_size(width, height, w, h) if w and h else None
     return Capture(cap, path.name, is_camera=False, fps=fps, policy=EVERY if every_frame else LATEST,
-                   pace=not every_frame, size=size)
+                   pace=not every_frame, size=size, orientation=orientation)

@@ -6,6 +6,7 @@ OpenCV frames are uint8 (H, W, 3) BGR.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: stylising stills 
     import torch
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+ALPHA_SUFFIXES = {".png", ".bmp", ".webp", ".tif", ".tiff"}  # those that hold transparency
 
 
 def read_bgr(path: Path | str, what: str = "image") -> np.ndarray:
@@ -33,12 +35,76 @@ def read_bgr(path: Path | str, what: str = "image") -> np.ndarray:
     return image
 
 
-def write_bgr(path: Path | str, image: np.ndarray) -> None:
-    """Write a uint8 BGR array atomically; the extension picks the format."""
+@dataclass(frozen=True)
+class Still:
+    """A still as read for stylising: the colour the network sees, and what the file carries beside it."""
+
+    bgr: np.ndarray  # uint8 (H, W, 3), turned by the EXIF orientation like any viewer shows it
+    alpha: np.ndarray | None = None  # uint8 (H, W) in the same orientation, when the file has transparency
+    depth: str | None = None  # "16-bit", "32-bit float": samples finer than the 8 bits written back
+
+
+def read_still(path: Path | str, what: str = "image") -> Still:
+    """Read an image for `image`: its colour as `read_bgr` does, plus its alpha channel and sample depth.
+
+    OpenCV either turns a photo by its EXIF orientation (8-bit colour only) or keeps alpha and depth (as
+    stored), never both; the colour is read the first way and the alpha is turned to match it. JPEGs
+    carry neither, so they are decoded once.
+    """
+    path = Path(path)
+    bgr = read_bgr(path, what)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data[:2].tobytes() == b"\xff\xd8":
+        return Still(bgr)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        return Still(bgr)
+    depth = {np.dtype(np.uint16): "16-bit", np.dtype(np.float32): "32-bit float"}.get(raw.dtype)
+    if raw.ndim != 3 or raw.shape[2] != 4:
+        return Still(bgr, None, depth)
+    return Still(bgr, _turned_like(_to_uint8(raw[:, :, 3]), _to_uint8(raw[:, :, :3]), bgr), depth)
+
+
+def _to_uint8(samples: np.ndarray) -> np.ndarray:
+    if samples.dtype == np.uint8:
+        return samples
+    if samples.dtype == np.uint16:
+        return ((samples.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return np.clip(samples.astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)  # float: 0-1
+
+
+def _turned_like(alpha: np.ndarray, stored: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """`alpha` turned the way OpenCV turned `stored` into `shown` (an EXIF orientation: one of the eight
+    quarter turns and mirror images), found by comparing the colour."""
+    def move(a: np.ndarray, how: tuple[bool, bool, bool]) -> np.ndarray:
+        transpose, flip_rows, flip_cols = how
+        a = a.swapaxes(0, 1) if transpose else a
+        return a[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
+
+    best, least = (False, False, False), float("inf")
+    for how in [(t, r, c) for t in (False, True) for r in (False, True) for c in (False, True)]:
+        candidate = move(stored, how)
+        if candidate.shape != shown.shape:
+            continue
+        error = float(np.abs(candidate.astype(np.int16) - shown).mean())
+        if error < least:
+            best, least = how, error
+        if error < 1:  # as good as a match gets (16-bit files round differently); usually the first try
+            break
+    return np.ascontiguousarray(move(alpha, best))
+
+
+def write_bgr(path: Path | str, image: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """Write a uint8 BGR array atomically; the extension picks the format. `alpha` (uint8, the image's
+    size) is written as its transparency; only formats in ALPHA_SUFFIXES hold one."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in IMAGE_SUFFIXES:
         raise UserError(f"{path}: unknown image format {ext or '(none)'}; use .png or .jpg")
+    if alpha is not None:
+        if ext not in ALPHA_SUFFIXES:
+            raise ValueError(f"{ext} holds no alpha channel")
+        image = np.dstack([image, alpha])
     ok, encoded = cv2.imencode(ext, image)
     if not ok:
         raise UserError(f"{path}: could not encode the image as {ext}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
+import cv2
+
 from realtime.media import images
 from realtime.engine.frames import Engine
 from realtime.errors import UserError
@@ -53,13 +55,26 @@ def plan_outputs(files: list[Path], output: Path, suffix: str = ".png", folder: 
 
 
 def stylise_files(engine: Engine, pairs: list[tuple[Path, Path]],
-                  on_done: Callable[[Path, Path], None] = lambda src, dst: None) -> None:
+                  on_done: Callable[[Path, Path], None] = lambda src, dst: None,
+                  notify: Callable[[str], None] = lambda msg: None) -> None:
+    """Stylise each pair in turn. The colour is stylised; an alpha channel is carried through (resized
+    with the frame should the engine's output differ in size) where the output format holds one; finer
+    than 8-bit samples are written as 8-bit, which is what the network makes. Each is said once."""
     for src, dst in pairs:
-        frame = images.read_bgr(src)
-        out = engine(frame)
+        still = images.read_still(src)
+        out = engine(still.bgr)
+        alpha = still.alpha
+        if alpha is not None and alpha.shape != out.shape[:2]:
+            alpha = cv2.resize(alpha, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if alpha is not None and dst.suffix.lower() not in images.ALPHA_SUFFIXES:
+            notify(f"note: {dst}: {dst.suffix} holds no transparency; the alpha channel of {src} is left out "
+                   f"(write .png to keep it)")
+            alpha = None
+        if still.depth:
+            notify(f"note: {src}: {still.depth} samples, written as 8-bit")
         try:  # the output folder appears with its first finished image, not before
             dst.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"-o {dst.parent}: cannot create this folder ({exc.strerror}); choose another -o") from exc
-        images.write_bgr(dst, out)
+        images.write_bgr(dst, out, alpha)
         on_done(src, dst)

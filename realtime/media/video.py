@@ -5,7 +5,9 @@ queue with BGR frames, the main thread stylises them (and is where Ctrl-C lands)
 writes them. Audio packets ride along the same queues in demux order and are remuxed untouched.
 
 What the output keeps: every frame, the input's timestamps (so 29.97 stays 30000/1001 and audio stays
-in sync), the size (unless --size), the colour tags and the audio. Whatever happens, the file under
+in sync), the size (unless --size), the colour tags and the audio. A clip stored turned (a phone's
+portrait video: a display matrix or `rotate` tag) is stylised and written upright, without the matrix,
+so it plays the way it was shot (realtime.media.orientation). Whatever happens, the file under
 OUTPUT is a finished, playable container: the work goes to a hidden file beside it, which is renamed
 onto OUTPUT when done *or* when stopped part-way with frames in it, and removed when it has none.
 
@@ -16,6 +18,7 @@ not every player (browsers, phones) plays 4:4:4. --size rounds the short side to
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import queue
@@ -25,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import av
 import numpy as np
@@ -34,7 +37,11 @@ from av.video.reformatter import Interpolation
 from realtime.errors import UserError
 from realtime.files import check_distinct, check_output_path, temp_beside
 from realtime.engine.inflight import Ordered
-from realtime.media.interrupts import sigint_ignored
+from realtime.media.interrupts import stops_held
+from realtime.media.orientation import Orientation, of_stream
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -69,6 +76,7 @@ class Job:
     total: int | None  # frames expected (None: unknown)
     total_is_estimate: bool
     rate: Fraction
+    orientation: Orientation = Orientation()  # how stored frames are turned upright
 
 
 @dataclass
@@ -132,14 +140,15 @@ def prepare(input_path: Path | str, output: Path | str, settings: VideoSettings)
         if first is None:
             raise UserError(f"{src}: no video frame could be decoded (corrupt or truncated video)")
         rate = _frame_rate(stream)
-        width, height = _output_size(first.width, first.height, settings.size)
+        orientation = of_stream(first, stream, str(src))
+        width, height = _output_size(*orientation.shown_size(first.width, first.height), settings.size)
         total, estimate = _expected_frames(container, stream, rate)
         is_avi = container.format.name == "avi"
     finally:
         container.close()
     if is_avi:  # AVI headers count empty (dropped-frame) chunks as frames too
         total, estimate = _count_video_packets(src), False
-    return Job(src, dst, settings, width, height, total, estimate, rate)
+    return Job(src, dst, settings, width, height, total, estimate, rate, orientation)
 
 
 def _open_input(src: Path) -> Any:
@@ -282,24 +291,38 @@ def _put(q: queue.Queue, item: Any, keep_going: Callable[[], bool]) -> bool:
 
 def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequence[Callable[[np.ndarray], np.ndarray]],
                   notify: Callable[[str], None] = lambda msg: None, show_progress: bool = True,
-                  post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Result:
+                  post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                  bar: Progress | None = None) -> Result:
     """Run the whole file through `engine` (BGR uint8 in and out) and write OUTPUT. Several engines keep
     that many frames in flight (realtime.engine.inflight), written in order; `post(frame, stylised)`
-    (the stabiliser) sees the frames in that order.
+    (the stabiliser) sees the frames in that order. `bar`: a running progress display to add this
+    file's task to (a folder of videos shows one display); by default the file gets its own.
 
-    Raises Interrupted on Ctrl-C and re-raises errors, in both cases after leaving whatever frames
-    were done as a playable OUTPUT (and saying so through `notify` for errors).
+    Raises Interrupted on Ctrl-C (or SIGTERM / SIGHUP, which the CLI turns into one) and re-raises
+    errors, in both cases after leaving whatever frames were done as a playable OUTPUT (and saying so
+    through `notify` for errors) and no temporary file.
     """
     from rich.progress import TextColumn
 
     from realtime import progress
 
     settings = job.settings
-    tmp = temp_beside(job.output)
+    tmp: Path | None = None
     src = out = None
     shared = _Shared()
     result = Result(job.output, 0, job.total, False, job.width, job.height, "")
+    interrupted = False
+    failure: BaseException | None = None
+    ordered: Ordered | None = None
+    own_bar = bar is None
+    if bar is None:
+        bar = progress.bar(TextColumn("{task.fields[fps]}"), disable=not show_progress)
+    task = None
+    if not job.orientation.upright:
+        notify(f"note: {job.input} is meant to be shown {job.orientation.describe()}; "
+               f"stylising and writing it upright ({job.width}x{job.height})")
     try:
+        tmp = temp_beside(job.output)
         src = _open_input(job.input)
         in_video = src.streams.video[0]
         in_video.thread_type = "AUTO"
@@ -312,27 +335,24 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequenc
         if others or len(src.streams.video) > 1:
             notify(f"note: only the first video stream and the audio are written; "
                    f"{others + len(src.streams.video) - 1} other stream(s) left out")
+        decoded_q: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        encode_q: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        decoder = threading.Thread(target=_decode_loop, name="video-decode", daemon=True,
+                                   args=(src, in_video, list(audio_map), job, decoded_q, shared))
+        encoder = threading.Thread(target=_encode_loop, name="video-encode", daemon=True,
+                                   args=(out, out_video, audio_map, encode_q, shared, _time_map(in_video, out_video)))
     except BaseException:
-        for c in (src, out):
-            _close_quietly(c)
-        tmp.unlink(missing_ok=True)
+        with stops_held():
+            for c in (src, out):
+                _close_quietly(c)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         raise
-
-    decoded_q: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    encode_q: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    decoder = threading.Thread(target=_decode_loop, name="video-decode", daemon=True,
-                               args=(src, in_video, list(audio_map), job, decoded_q, shared))
-    encoder = threading.Thread(target=_encode_loop, name="video-encode", daemon=True,
-                               args=(out, out_video, audio_map, encode_q, shared, _time_map(in_video, out_video)))
-    interrupted = False
-    failure: BaseException | None = None
-    ordered: Ordered | None = None
-    bar = progress.bar(TextColumn("{task.fields[fps]}"), disable=not show_progress)
     try:
         decoder.start()
         encoder.start()
-        with bar:
-            task = bar.add_task("video", total=job.total, fps="")
+        with bar if own_bar else contextlib.nullcontext():
+            task = bar.add_task("video" if own_bar else job.input.name, total=job.total, fps="")
             started = time.perf_counter()
 
             def emit(item: Any, styled: np.ndarray | None) -> bool:
@@ -362,15 +382,21 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequenc
     except BaseException as exc:  # engine failure: keep the frames done, then report it
         failure = exc
     finally:
-        if ordered is not None:
-            ordered.close()
-        with sigint_ignored():
+        with stops_held():  # a further stop signal must not cut the finishing short: the temp file would stay
+            if ordered is not None:
+                ordered.close()
+            if task is not None and not own_bar:
+                bar.remove_task(task)
             if interrupted or failure is not None:
                 shared.stop.set()
             _put(encode_q, _DONE, lambda: encoder.is_alive())
-            encoder.join()
+            if encoder.ident is not None:
+                encoder.join()  # it flushes and closes the output
+            else:  # stopped before it started
+                _close_quietly(out)
             shared.stop.set()
-            decoder.join(timeout=10)
+            if decoder.ident is not None:
+                decoder.join(timeout=10)
             if not decoder.is_alive():  # never free a container a thread may still be reading
                 _close_quietly(src)
             result.frames = shared.written
@@ -452,7 +478,8 @@ def _add_video_stream(out: Any, in_video: Any, job: Job, notify: Callable[[str],
     stream.time_base = tb
     src_ctx = in_video.codec_context
     if in_video.sample_aspect_ratio:  # --size scales both sides alike, so the pixel shape stays
-        ctx.sample_aspect_ratio = in_video.sample_aspect_ratio
+        sar = Fraction(in_video.sample_aspect_ratio)
+        ctx.sample_aspect_ratio = 1 / sar if job.orientation.transpose and sar else sar  # turned pixels
     for attr in ("colorspace", "color_primaries", "color_trc"):
         value = getattr(src_ctx, attr, None)
         if value is not None:
@@ -577,8 +604,10 @@ def _decode_loop(src: Any, in_video: Any, audio_streams: list[Any], job: Job,
         step = round(1 / (job.rate * in_video.time_base)) if in_video.time_base else 1
         retimer = Retimer(step)
 
+        stored = job.orientation.shown_size(job.width, job.height)  # the size to scale to before turning
+
         def to_bgr(frame: Any) -> np.ndarray:
-            return frame_to_bgr(frame, (job.width, job.height))
+            return job.orientation.apply(frame_to_bgr(frame, stored))
 
         for packet in src.demux([in_video, *audio_streams]):
             if shared.stop.is_set():
