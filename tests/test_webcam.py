@@ -645,3 +645,14 @@ def test_recorder_opens_at_any_measured_rate(tmp_path, fps):
         recorder.write(np.zeros((90, 160, 3), np.uint8))
     assert recorder.finish() == tmp_path / "r.mp4"
     assert cv2.VideoCapture(str(tmp_path / "r.mp4")).isOpened()
+
+
+def test_max_fps_caps_the_loop_and_bad_caps_are_refused(tmp_path):
+    """A cap leaves the cores to what shares the machine: the loop takes frames no faster than it."""
+    result = cli("webcam", "--source", BUNNY, "--style", "mosaic", "--no-display", "--max-frames", 8, "--max-fps", 4,
+                 "--width", 160, "--height", 90, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    fps = float(result.stdout.split(" fps mean")[0].rsplit(" ", 1)[1])
+    assert 0 < fps <= 4.4, result.stdout
+    assert_clean_error(cli("webcam", "--source", BUNNY, "--style", "mosaic", "--no-display", "--max-fps", -1),
+                       "--max-fps")

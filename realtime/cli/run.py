@@ -137,6 +137,8 @@ def webcam(
     scale: ScaleOpt = 1.0,
     device: RunDevice = Device.auto,
     net: NetOpt = Net.auto,
+    max_fps: float = typer.Option(0.0, "--max-fps", help="Take frames no faster than this, leaving the CPU to a video call beside it (0: no cap).",
+                                  rich_help_panel=ENGINE),
     in_flight: int = typer.Option(0, "--in-flight", metavar="N", rich_help_panel=ENGINE,
                                   help="Frames stylised at once (0 chooses: 2 for the CPU networks on a multi-core CPU)."),
     no_display: bool = typer.Option(False, "--no-display", help="No window: run headless (a --source then processes every frame).",
@@ -158,7 +160,7 @@ def webcam(
     settings = WebcamSettings(camera=camera, source=source, width=width, height=height, mirror=mirror,
                               display=not no_display, max_frames=max_frames, record=record, snapshot_dir=snapshot_dir,
                               screenshot=screenshot, virtual_cam=virtual_cam, virtual_device=virtual_device,
-                              in_flight=in_flight)
+                              in_flight=in_flight, max_fps=max_fps)
     summary = run_webcam(style, options, settings, say=say)
     if summary.interrupted:
         say(f"interrupted; {len(summary.recordings)} recording(s) finalised")

@@ -75,6 +75,7 @@ class LiveOptions:
     snapshot_dir: Path = Path(".")
     screenshot: Optional[Path] = None  # save the last view exactly as shown (overlay included)
     overlay: bool = True
+    max_fps: float = 0.0  # take frames no faster than this (0: as fast as the engine goes)
     strength: float = 1.0  # style strength 0..1 ([ and ]), applied by every style's engine
     preserve_color: bool = False  # keep the camera's colours (k)
     stabilize: float = 0.0  # flow-warped blending with the previous output (t toggles; 0: off)
@@ -141,6 +142,7 @@ class LiveLoop:
         self.last_clean: Optional[np.ndarray] = None
         self.last_view: Optional[np.ndarray] = None
         self._used_record_path = False
+        self._due = 0.0  # the loop's clock when the next frame may be taken (max_fps)
         self._ctrl_c = DeferredInterrupt()
 
     # -- keys -----------------------------------------------------------------------------------
@@ -295,6 +297,24 @@ class LiveLoop:
             self.summary.reason = f"--max-frames {self.options.max_frames} reached"
         return not self.summary.reason
 
+    def _pace(self) -> bool:
+        """With max_fps, wait for the next frame's turn, answering keys meanwhile: a loop capped below what
+        the engine can do leaves the cores to what shares the machine (a video call). False: stop."""
+        if not self.options.max_fps:
+            return True
+        while (wait := self._due - self.clock()) > 0:
+            time.sleep(min(wait, 0.02))
+            if self._interrupted():
+                return False
+            if self.handle_key(self.display.poll_key()) == QUIT:
+                self.summary.reason = "quit"
+                return False
+            if self.display.closed:
+                self.summary.reason = "window closed"
+                return False
+        self._due = max(self._due, self.clock()) + 1.0 / self.options.max_fps
+        return True
+
     def _next_frame(self):
         """The next frame, keeping the window responsive while waiting; None at the end."""
         while True:
@@ -315,7 +335,7 @@ class LiveLoop:
         slots = [(lambda job, k=k: job.run(k)) for k in range(self.styles.flight)]
         flight = Ordered(slots, self._emit)
         try:
-            while flight.make_room() and not self._interrupted():
+            while flight.make_room() and not self._interrupted() and self._pace():
                 frame = self._next_frame()
                 if frame is None:
                     if not self.summary.reason and flight.flush():  # the source ended: show what is in flight

@@ -35,10 +35,13 @@ class WebcamSettings:
     virtual_cam: bool = False
     virtual_device: Optional[str] = None
     in_flight: int = 0  # 0 chooses (realtime.live.styles.live_flight)
+    max_fps: float = 0.0  # 0: no cap
 
     def check(self) -> "WebcamSettings":
         if self.camera is not None and self.source is not None:
             raise UserError("--camera and --source: give one of them (a camera index or a video file)")
+        if self.max_fps < 0:
+            raise UserError(f"--max-fps {self.max_fps}: use 0 (no cap) or a rate such as 15")
         if self.max_frames < 0:
             raise UserError(f"--max-frames {self.max_frames}: use 0 (no limit) or more")
         if not 0 <= self.in_flight <= MAX_IN_FLIGHT:
@@ -95,7 +98,8 @@ def run_webcam(styles: list[str], options: EngineOptions = EngineOptions(), sett
         raise
     live = LiveOptions(mirror=s.mirror, max_frames=s.max_frames, record=s.record,
                        snapshot_dir=s.snapshot_dir or Path("."), screenshot=s.screenshot, strength=options.strength,
-                       preserve_color=options.preserve_color, stabilize=options.stabilize, virtual_cam=sink)
+                       preserve_color=options.preserve_color, stabilize=options.stabilize, virtual_cam=sink,
+                       max_fps=s.max_fps)
     cap.start()
     summary = LiveLoop(cap, style_set, shown, live, say).run()
     if sink is not None:
