@@ -61,6 +61,9 @@ def test_the_gallery_recipe_is_the_sequence_a_shipped_style_went_through():
     assert crops.steps == int(card["lineage"][1].split()[0])
     for flag, value in flags.items():
         got = crops.settings[flag.replace("-", "_")]
+        if flag == "small-size" and value == "0":  # --small-size 0: no small-crop phase, None in the settings
+            assert got is None
+            continue
         assert (list(got) if isinstance(got, tuple) else got) == \
             ([float(v) for v in value.split(",")] if "," in value else type(got)(float(value))), flag
     assert "style weight 10" in card["lineage"][1] and crops.settings["style_weight"] == 10

@@ -51,9 +51,9 @@ def test_int8_graph_is_qdq_with_float_norms_and_our_metadata(tiny_onnx, tiny_int
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # same I/O as fp32
     meta = {p.key: p.value for p in model.metadata_props}
     fp32_meta = {p.key: p.value for p in onnx.load(str(tiny_onnx)).metadata_props}
-    assert meta["realtime.training.precision"] == "int8" and fp32_meta["realtime.training.precision"] == "fp32"
-    assert {k: v for k, v in meta.items() if k not in ("realtime.training.precision", "realtime.quantization")} == \
-        {k: v for k, v in fp32_meta.items() if k != "realtime.training.precision"}
+    assert meta["realtime.precision"] == "int8" and fp32_meta["realtime.precision"] == "fp32"
+    assert {k: v for k, v in meta.items() if k not in ("realtime.precision", "realtime.quantization")} == \
+        {k: v for k, v in fp32_meta.items() if k != "realtime.precision"}
     assert "calibration on 8 frames of big_buck_bunny_360p.mp4" in meta["realtime.quantization"]
 
 

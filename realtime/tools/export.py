@@ -65,7 +65,7 @@ def metadata_for(payload: dict[str, Any], name: str, card: dict[str, Any] | None
         "realtime.color_order": "RGB",
         "realtime.value_range": "0-255",
         "realtime.pad_multiple": "1",  # the graph pads internally; any H, W works
-        "realtime.training.precision": "fp16" if fp16 else "fp32",
+        "realtime.precision": "fp16" if fp16 else "fp32",
         "realtime.width": str(payload["width"]),
         "realtime.arch": str(payload.get("arch", "full")),
         "realtime.blocks": str(payload["blocks"]),

@@ -226,7 +226,7 @@ def quantize(source: Path | str, out: Path | str, calibration: Path | str | None
         if not quantised or not {"QuantizeLinear", "DequantizeLinear"} <= ops:
             raise UserError(f"{source}: onnxruntime quantised none of its convolutions; not written")
         meta = {p.key: p.value for p in result.metadata_props if p.key != "onnx.infer"}
-        meta["realtime.training.precision"] = "int8"
+        meta["realtime.precision"] = "int8"
         meta["realtime.quantization"] = (
             f"onnxruntime {ort.__version__} quantize_static, QDQ, uint8 activations, int8 weights in 7 bits "
             f"{'per channel' if per_channel else 'per tensor'}, ops {','.join(QUANTISED_OPS)}, min/max "

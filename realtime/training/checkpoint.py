@@ -97,7 +97,7 @@ def _weights_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], tuple[str, 
     except Exception as exc:
         raise UserError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from exc
     meta = {p.key: p.value for p in proto.metadata_props}
-    if "realtime.width" not in meta or meta.get("realtime.training.precision", "fp32") != "fp32":
+    if "realtime.width" not in meta or meta.get("realtime.precision", "fp32") != "fp32":
         raise UserError(f"{path}: --init needs an fp32 network exported by `realtime export` (it reads the "
                         f"weights back); pass its .ckpt instead")
     # The exported graph wraps the network once more ("net." in front of TransformerNet's own names).

@@ -46,12 +46,12 @@ TRAIN = {
     "gallery": Recipe("gallery", "the shipped styles' sequence: a fine-tune, 256-px crops with the gallery's loss, "
                       "then a finish on whole 384-px scenes", (
         Stage("start", 500, {"init": "mosaic"}, "500 steps on 128-px crops from the shipped mosaic network"),
-        Stage("crops", 250, {"small_size": 0, "image_size": 256, "photo_size": 360, "content_tap": "relu4_2",
+        Stage("crops", 250, {"small_size": None, "image_size": 256, "photo_size": 360, "content_tap": "relu4_2",
                              "style_weight": 10.0, "style_tap_weights": GALLERY_TAPS, "stability_weight": 0.001,
                              "lr": 5e-4, "lr_ramp": 30},
               "250 steps on 256-px crops of photos scaled to a 360-px short side, content at relu4_2, "
               "style taps 0.25,0.5,1,2.25 at weight 10"),
-        Stage("finish", 40, {"small_size": 0, "image_size": 384, "photo_size": 0, "content_tap": "relu4_2",
+        Stage("finish", 40, {"small_size": None, "image_size": 384, "photo_size": 0, "content_tap": "relu4_2",
                              "style_weight": 10.0, "style_tap_weights": GALLERY_TAPS, "stability_weight": 0.001,
                              "lr": 2.5e-4, "lr_ramp": 15},
               "40 steps on whole scenes at 384 px, the same loss"),
