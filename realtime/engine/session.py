@@ -145,6 +145,25 @@ def make_session(model: bytes, label: Path, placement: Placement, notify: Callab
     return session
 
 
+def cuda_probe() -> str:
+    """Whether a session really gets the CUDA provider, on a one-node graph (no style file needed): ""
+    when it does, else why not (for `realtime doctor`)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, 9)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(),
+                                       providers=Placement("cuda").providers())
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return str(exc).strip().splitlines()[0][:200] or type(exc).__name__
+    return "" if CUDA in session.get_providers() else "the session fell back to the CPU"
+
+
 def sibling_session(model: bytes, session, threads: int | None = None, arena: bool = True):
     """Another graph of the same network (uint8 wrapper, tile graphs) on the providers its session got."""
     import onnxruntime as ort

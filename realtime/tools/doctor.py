@@ -54,7 +54,7 @@ def _cuda(report: Report) -> None:
     """Whether a session really gets the CUDA provider, on a one-node graph (no style file needed)."""
     import onnxruntime as ort
 
-    from realtime.engine.session import CUDA, cuda_driver_present
+    from realtime.engine.session import CUDA, cuda_driver_present, cuda_probe
 
     providers = ort.get_available_providers()
     report.add("onnxruntime providers", ", ".join(providers), providers=providers)
@@ -66,24 +66,11 @@ def _cuda(report: Report) -> None:
         report.add("CUDA", "not available: no NVIDIA driver (libcuda) found; styles run on the CPU", False,
                    "install the NVIDIA driver, or ignore this on a machine without an NVIDIA GPU")
         return
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = min(model.ir_version, 9)
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=[CUDA, "CPUExecutionProvider"])
-        got = session.get_providers()
-    except Exception as exc:  # noqa: BLE001 - any failure is the answer
-        got, error = [], str(exc).strip().splitlines()[0][:200]
-    else:
-        error = ""
-    if CUDA in got:
+    error = cuda_probe()
+    if not error:
         report.add("CUDA", "initialises: styles run on the GPU with --device auto")
     else:
-        report.add("CUDA", f"fails to initialise{': ' + error if error else ''}; styles run on the CPU", False,
+        report.add("CUDA", f"fails to initialise: {error}; styles run on the CPU", False,
                    "check the CUDA 13 runtime and cuDNN 9 libraries: pip install 'realtime-style[cuda]'")
 
 

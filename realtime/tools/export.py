@@ -151,9 +151,9 @@ class HalfClipped(torch.nn.Module):
 
 def parity(proto_path: Path, model: torch.nn.Module, sizes=PARITY_SIZES, seed: int = 0) -> dict[str, float]:
     """Max absolute difference between onnxruntime (CPU) and PyTorch, in 0-255 units, per size."""
-    import onnxruntime as ort
+    from realtime.engine.session import Placement, make_session
 
-    session = ort.InferenceSession(str(proto_path), providers=["CPUExecutionProvider"])
+    session = make_session(proto_path.read_bytes(), proto_path, Placement("cpu"), lambda message: None)
     gen = torch.Generator().manual_seed(seed)
     errors = {}
     for h, w in sizes:
