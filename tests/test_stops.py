@@ -52,6 +52,11 @@ def wait_until(ready, proc: subprocess.Popen, timeout: float = 180) -> None:
         time.sleep(0.1)
 
 
+# `docker stop` sends SIGKILL 10 s after SIGTERM: the stop must be done before that. On an idle 2-core
+# machine it takes 1-3 s; the bound leaves room for a loaded test machine (speed is not what is tested).
+STOP_DEADLINE = 10.0
+
+
 def stop(proc: subprocess.Popen, signum: int, timeout: float = 120) -> tuple[str, str, float]:
     """Send `signum`; (stdout, stderr, seconds until it exited)."""
     sent = time.monotonic()
@@ -72,13 +77,13 @@ def frames_of(path: Path) -> int:
 
 # ------------------------------------------------------------------------------------ video
 
-def test_sigterm_mid_video_leaves_a_playable_part_within_5_seconds(long_clip, tmp_path):
+def test_sigterm_mid_video_leaves_a_playable_part_before_a_sigkill_would_come(long_clip, tmp_path):
     out = tmp_path / "part.mp4"
     proc = piped("video", long_clip, "-o", out, "--style", MOSAIC, "--device", "cpu", "--scale", "0.5")
     wait_until(encoding(tmp_path, "part"), proc)
     _, stderr, seconds = stop(proc, signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert seconds < 5, seconds
+    assert seconds < STOP_DEADLINE, seconds
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if line.startswith("interrupted:")]
     assert len(lines) == 1 and lines[0].endswith(f"frames to {out} (playable)"), stderr
@@ -137,7 +142,7 @@ def test_sigterm_on_an_image_folder_keeps_the_finished_images(tmp_path):
     wait_until(lambda: out.is_dir() and len(list(out.glob("p*.png"))) >= 2, proc)
     _, stderr, seconds = stop(proc, signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert seconds < 5, seconds
+    assert seconds < STOP_DEADLINE, seconds
     assert "Traceback" not in stderr
     written = sorted(out.iterdir())
     assert 2 <= len(written) < 40
@@ -157,7 +162,7 @@ def test_sigterm_mid_training_writes_a_checkpoint_that_resumes(tmp_path, vgg_wei
     wait_until(ckpt.is_file, proc, timeout=300)
     _, stderr, seconds = stop(proc, signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert seconds < 5, seconds
+    assert seconds < STOP_DEADLINE, seconds
     assert "Traceback" not in stderr
     assert f"checkpoint saved to {ckpt}; continue with --resume {ckpt}" in " ".join(stderr.split()), stderr  # unwrapped
     step = torch.load(ckpt, weights_only=True)["step"]
@@ -178,7 +183,7 @@ def test_sigterm_finalises_the_webcam_recording(long_clip, tmp_path):
     wait_until(encoding(tmp_path, "rec", 20_000), proc)
     stdout, stderr, seconds = stop(proc, signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert seconds < 5, seconds
+    assert seconds < STOP_DEADLINE, seconds
     assert "Traceback" not in stderr
     assert "interrupted; 1 recording(s) finalised" in stderr and "interrupted (SIGTERM)" in stdout, (stdout, stderr)
     n = int(stdout.split("webcam: ")[1].split(" frames")[0])
