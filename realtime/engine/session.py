@@ -1,6 +1,6 @@
 """Where a style network runs: the device decided once, and every onnxruntime session for styles made here.
 
-CUDA only when its provider really initialises (the session's providers are checked), else the CPU with
+CUDA only when its provider really initialises (checked on the providers each onnxruntime session got), else the CPU with
 a one-line notice, never silently. The I/O convention is read from the model's metadata, so foreign
 exports (other projects' networks, users' own) work too.
 """

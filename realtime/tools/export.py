@@ -149,6 +149,15 @@ class HalfClipped(torch.nn.Module):
         return self.net(x.half()).float().clamp(0.0, 255.0)
 
 
+def stamp(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
+    """Our metadata (I/O convention, model card) and producer on an exported graph, then the checker."""
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "realtime"
+    onnx.checker.check_model(proto, full_check=True)
+
+
 def parity(proto_path: Path, model: torch.nn.Module, sizes=PARITY_SIZES, seed: int = 0) -> dict[str, float]:
     """Max absolute difference between onnxruntime (CPU) and PyTorch, in 0-255 units, per size."""
     from realtime.engine.session import Placement, make_session
@@ -182,11 +191,7 @@ def export(ckpt: Path | str, out: Path | str, fp16: bool = False, opset: int = 1
     model = Clipped(net).eval()
     proto = _to_onnx(HalfClipped(net).eval() if fp16 else model, opset)
     meta = metadata_for(payload, name, card, fp16)
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.producer_name = "realtime"
-    onnx.checker.check_model(proto, full_check=True)
+    stamp(proto, meta)
     with atomic_path(out) as tmp:
         onnx.save_model(proto, str(tmp))
         errors = parity(tmp, model)

@@ -189,7 +189,7 @@ def export_onnx(model: MultiStyleTransformer, out: Path | str, step: int = 0, op
     PyTorch in 0-255 units per case (one-hot and mixed weights, two frame sizes)."""
     import onnx
 
-    from realtime.tools.export import downgrade_to_17
+    from realtime.tools.export import downgrade_to_17, stamp
     from realtime.files import atomic_path
 
     out = Path(out)
@@ -206,11 +206,7 @@ def export_onnx(model: MultiStyleTransformer, out: Path | str, step: int = 0, op
         del node.metadata_props[:]
     if opset == 17:
         proto = downgrade_to_17(proto)
-    for key, value in metadata(model, step, out.stem).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.producer_name = "realtime"
-    onnx.checker.check_model(proto, full_check=True)
+    stamp(proto, metadata(model, step, out.stem))
     with atomic_path(out) as tmp:
         onnx.save_model(proto, str(tmp))
         errors = parity(tmp, wrapped)
