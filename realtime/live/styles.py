@@ -25,9 +25,8 @@ def style_entries(specs: list[str], runtime: Runtime) -> list[StyleEntry]:
     One style given: that one first, then every installed style for n / p. Several: just those.
     The runtime picks each style's file (full or CPU network, fp16 or int8 copy).
     """
-    names = list(parse_style(specs).styles) if specs else []
-    if parse_style(specs).is_blend:
-        names = [parse_style(specs).single]  # paintings blend as one style; other blends are refused in one line
+    spec = parse_style(specs)
+    names = [spec.single] if spec.is_blend else list(spec.styles)  # paintings blend as one style; other blends are refused
 
     def entry(name: str, quiet: bool = False) -> StyleEntry:
         target = runtime.model(name, quiet)
