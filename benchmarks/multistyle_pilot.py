@@ -166,8 +166,11 @@ def train(args: argparse.Namespace) -> None:
     t_load = time.time()
     data = Cache(Path(args.cache), styles)
     model = multistyle.from_shipped({s: MODELS / f"{s}.onnx" for s in styles}, args.width, base=args.base)
+    done_steps, done_seconds = 0, 0.0  # from earlier sittings of the same run
     if args.resume:
-        model.load_state_dict(multistyle.load(args.resume)[0].state_dict())
+        resumed, payload = multistyle.load(args.resume)
+        model.load_state_dict(resumed.state_dict())
+        done_steps = int(payload["step"])
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     match = None
@@ -180,6 +183,12 @@ def train(args: argparse.Namespace) -> None:
     curve_path = RESULTS / f"multistyle_pilot_w{args.width}{args.tag}_curve.json"
     config = {k: v for k, v in vars(args).items() if k != "func"}
     curve = {"config": config, "styles": styles, "load_seconds": round(time.time() - t_load, 1), "points": []}
+    if args.resume and curve_path.exists():  # the same run continues: its curve goes on
+        earlier = json.loads(curve_path.read_text())
+        points = [p for p in earlier["points"] if p["step"] <= done_steps]
+        curve["points"] = points
+        curve["sittings"] = earlier.get("sittings", [earlier["config"]]) + [config]
+        done_seconds = points[-1]["train_seconds"] if points else 0.0
     budget = args.minutes * 60
     queue: list[int] = []
 
@@ -189,6 +198,7 @@ def train(args: argparse.Namespace) -> None:
         return queue.pop()
 
     def record(step: int, seconds: float, losses: dict[str, list[float]]) -> None:
+        step, seconds = done_steps + step, done_seconds + seconds
         point = {"step": step, "train_seconds": round(seconds, 1),
                  "val_psnr": dict(zip(styles, [round(v, 2) for v in validate(model, data)])),
                  "train_l1": {s: round(float(np.mean(v)), 3) for s, v in losses.items() if v}}
@@ -202,7 +212,8 @@ def train(args: argparse.Namespace) -> None:
         multistyle.save(out, model, step, config)
         print(json.dumps(point), flush=True)
 
-    record(0, 0.0, {})
+    if not args.resume:
+        record(0, 0.0, {})
     step, spent, last_eval = 0, 0.0, 0.0
     losses: dict[str, list[float]] = {s: [] for s in styles}
     shapes = list(data.shapes.items())

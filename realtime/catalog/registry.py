@@ -5,6 +5,9 @@ separated), then the models packaged with the wheel, then `models/` of a source 
 
 A style may ship variants beside NAME.onnx: NAME.fp16.onnx (half precision, for GPUs) and NAME-lite.onnx
 (the CPU network, `train --arch lite`), which `--net auto` picks when the engine will run on the CPU.
+
+A multi-style network (realtime.training.multistyle) holds several styles; its card lists them under
+`styles`. A blend (`mosaic:0.6,candy:0.4`) runs on the one that holds every style named (`pick_mix`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,32 @@ class Style:
     name: str
     path: Path
     card: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Styles of one multi-style network and their weights (summing to 1): what a blend runs."""
+
+    path: Path
+    weights: tuple[tuple[str, float], ...]
+
+    @property
+    def name(self) -> str:
+        """Also a file name (webcam snapshots): the styles, no weights."""
+        return "+".join(name for name, _ in self.weights)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.weights)
+
+    def describe(self) -> str:
+        return describe_mix(self.as_dict())
+
+
+def describe_mix(mix: dict[str, float]) -> str:
+    """A mix as people read it: `mosaic`, or `mosaic 60% + candy 40%` (largest first)."""
+    if len(mix) == 1:
+        return next(iter(mix))
+    return " + ".join(f"{name} {w:.0%}" for name, w in sorted(mix.items(), key=lambda kv: -kv[1]))
 
 
 def model_dirs() -> list[Path]:
@@ -70,6 +99,40 @@ def list_styles() -> list[Style]:
         if name[: -len(LITE_SUFFIX)] in styles:
             del styles[name]
     return sorted(styles.values(), key=lambda s: s.name)
+
+
+def held_styles(card: dict[str, Any]) -> list[str]:
+    """The styles a multi-style network holds, from its card; [] for a one-style network."""
+    styles = card.get("styles")
+    return [str(x) for x in styles] if isinstance(styles, list) else []
+
+
+def multistyle_networks() -> list[Style]:
+    """The installed multi-style networks (full networks; their CPU copies are variants), REALTIME_MODELS
+    folders first: a blend runs on the first that holds its styles."""
+    found: dict[str, Style] = {}
+    for d in model_dirs():
+        for path in sorted(d.glob("*.onnx")):
+            if path.stem.endswith(VARIANTS) or path.stem.endswith(LITE_SUFFIX) or path.stem in found:
+                continue
+            card = _card(path)
+            if held_styles(card):
+                found[path.stem] = Style(path.stem, path, card)
+    return list(found.values())
+
+
+def pick_mix(weights: dict[str, float], net: str, on_cpu: bool, fp16: bool = False, int8: bool = False,
+             notify: Callable[[str], None] = lambda msg: None) -> Mix:
+    """The multi-style network holding every style of a blend, as --net and the device choose its file."""
+    networks = multistyle_networks()
+    for network in networks:
+        if set(weights) <= set(held_styles(network.card)):
+            return Mix(pick(network.name, net, on_cpu, fp16=fp16, int8=int8, notify=notify), tuple(weights.items()))
+    named = ",".join(weights)
+    if not networks:
+        raise UserError(f"--style {named}: a blend needs a multi-style network, and none is installed; give one style")
+    held = "; ".join(f"{n.name}: {', '.join(held_styles(n.card))}" for n in networks)
+    raise UserError(f"--style {named}: no multi-style network holds all of these; installed: {held}")
 
 
 def painting_line(card: dict[str, Any]) -> str:
@@ -132,6 +195,14 @@ def _pick_net(style: str, net: str, on_cpu: bool, fp16: bool, notify: Callable[[
 
 def is_path_like(style: str) -> bool:
     return style.endswith(".onnx") or "/" in style or "\\" in style or style.startswith(".")
+
+
+def find(style: str) -> Path | None:
+    """NAME.onnx in the model folders, or None."""
+    for d in model_dirs():
+        if (d / f"{style}.onnx").is_file():
+            return d / f"{style}.onnx"
+    return None
 
 
 def resolve(style: str, fp16: bool = False) -> Path:

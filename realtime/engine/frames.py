@@ -7,7 +7,7 @@ realtime.engine.build, the one path from a --style value to running engines.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import cv2
 import numpy as np
@@ -35,12 +35,15 @@ class Engine:
     `strength` (0..1) and `preserve_color` post-process each result against its input
     (realtime.engine.blend); both are plain attributes, changeable between frames (the webcam keys).
     Frames of more than `tile` pixels (after `scale`) run in tiles (realtime.engine.tiling); None: never.
+    A multi-style network (realtime.training.multistyle) runs the mix of its styles in `mix`, a plain
+    attribute too, so a live loop or a video schedule can glide between styles frame by frame.
     """
 
     def __init__(self, model: Path | str, device: str = "auto", scale: float = 1.0,
                  notify: Callable[[str], None] = lambda msg: None, strength: float = 1.0,
                  preserve_color: bool = False, tile: int | None = tiling.DEFAULT_BUDGET, uint8_io: bool = True,
-                 threads: int | None = None, placement: Placement | None = None):
+                 threads: int | None = None, placement: Placement | None = None,
+                 mix: Mapping[str, float] | None = None):
         check_scale(scale)
         self.strength = check_strength(strength)
         self.preserve_color = preserve_color
@@ -51,6 +54,12 @@ class Engine:
         self._model = path.read_bytes()  # read once: the session, the uint8 wrapper and the tile graphs share it
         self.session = make_session(self._model, path, placement or place(device), notify, threads)
         self.info = read_info(self.session, path)
+        self._weights: np.ndarray | None = None
+        self._mix: dict[str, float] = {}
+        if self.info.styles:
+            self.mix = mix or {self.info.styles[0]: 1.0}
+        elif mix and set(mix) != {self.info.name}:
+            raise UserError(f"{path}: holds one style, not a mix of {', '.join(mix)}")
         self.scale = scale
         self.provider = self.session.get_providers()[0]
         self.on_cuda = self.provider == CUDA
@@ -60,6 +69,32 @@ class Engine:
         self.tile = tile
         self._tiler: tiling.Tiler | None = None
         self._notify = notify
+
+    @property
+    def mix(self) -> dict[str, float]:
+        """A multi-style network's styles and weights (summing to 1) for the next frames; {} for others."""
+        return dict(self._mix)
+
+    @mix.setter
+    def mix(self, value: Mapping[str, float]) -> None:
+        styles = self.info.styles
+        if not styles:
+            raise UserError(f"{self.info.path.name}: holds one style; a mix needs a multi-style network")
+        unknown = [name for name in value if name not in styles]
+        if unknown:
+            raise UserError(f"--style {', '.join(unknown)}: not in {self.info.path.name}; it holds {', '.join(styles)}")
+        total = sum(value.values())
+        if min(value.values(), default=0.0) < 0 or total <= 0:
+            raise UserError("--style: weights must not be negative and must not all be 0")
+        self._mix = {name: w / total for name, w in value.items() if w > 0}
+        vector = np.zeros((1, len(styles)), np.float32)
+        for name, w in self._mix.items():
+            vector[0, styles.index(name)] = w
+        self._weights = vector
+
+    def _feeds(self, feeds: dict) -> dict:
+        """What every run of this network's graphs needs besides the frame: a mix's weights."""
+        return {**feeds, self.info.weights_name: self._weights} if self._weights is not None else feeds
 
     def _uint8_session(self):
         """The same network taking and giving uint8 NHWC BGR frames (realtime.engine.uint8_io): no per-pixel
@@ -127,8 +162,8 @@ class Engine:
                 self._notify(f"{self.info.path.name}: its normalisation could not be shared across tiles; "
                              "large frames are tiled with each tile normalised alone (seams possible; --tile off avoids them)")
             self._tiler = tiling.Tiler(
-                self.tile, split, lambda data: self._sibling_session(data, arena=False),
-                self.preprocess, self.postprocess, self.info.input_name, self.info.output_name, self.session)
+                self.tile, split, lambda data: _Fed(self, self._sibling_session(data, arena=False)),
+                self.preprocess, self.postprocess, self.info.input_name, self.info.output_name, _Fed(self, self.session))
         return self._tiler
 
     @property
@@ -139,29 +174,33 @@ class Engine:
     def network_only(self, frame: np.ndarray) -> Callable[[], object]:
         """The bare onnxruntime call for `frame`, prepared once: what `bench` sets against a whole call."""
         if self._u8 is not None:
-            batch = np.ascontiguousarray(frame)[None]
-            return lambda: self._u8.run(["styled"], {"frame": batch})
+            feeds = self._feeds({"frame": np.ascontiguousarray(frame)[None]})
+            return lambda: self._u8.run(["styled"], feeds)
         blob, _ = self.preprocess(frame)
         return lambda: self.run_tensor(blob)
 
     def _run_uint8(self, frame: np.ndarray) -> np.ndarray:
         if self._u8_binding is None:
-            return self._u8.run(["styled"], {"frame": frame[None]})[0][0]
+            return self._u8.run(["styled"], self._feeds({"frame": frame[None]}))[0][0]
         import onnxruntime as ort
 
         binding = self._u8_binding
         binding.bind_ortvalue_input("frame", ort.OrtValue.ortvalue_from_numpy(frame[None], "cuda", 0))
+        if self._weights is not None:
+            binding.bind_cpu_input(self.info.weights_name, self._weights)
         binding.bind_output("styled", "cuda", 0)
         self._u8.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0][0]
 
     def run_tensor(self, blob: np.ndarray) -> np.ndarray:
         if self._binding is None:
-            return self.session.run([self.info.output_name], {self.info.input_name: blob})[0]
+            return self.session.run([self.info.output_name], self._feeds({self.info.input_name: blob}))[0]
         import onnxruntime as ort
 
         binding = self._binding
         binding.bind_ortvalue_input(self.info.input_name, ort.OrtValue.ortvalue_from_numpy(blob, "cuda", 0))
+        if self._weights is not None:
+            binding.bind_cpu_input(self.info.weights_name, self._weights)
         binding.bind_output(self.info.output_name, "cuda", 0)
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
@@ -180,3 +219,14 @@ class Engine:
         if self.preserve_color or self.strength != 1.0:
             out = blend(frame, out, self.strength, keep_color=self.preserve_color)
         return out
+
+
+class _Fed:
+    """A session of one of the engine's graphs that adds the engine's current mix to every run: the
+    Tiler knows only the image input."""
+
+    def __init__(self, engine: Engine, session):
+        self.engine, self.session = engine, session
+
+    def run(self, outputs, feeds: dict) -> list:
+        return self.session.run(outputs, self.engine._feeds(feeds))

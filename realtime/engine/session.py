@@ -34,30 +34,39 @@ class ModelInfo:
     pad_multiple: int = 4
     precision: str = "fp32"
     metadata: dict[str, str] = field(default_factory=dict)
+    styles: tuple[str, ...] = ()  # a multi-style network's styles, in the order of its weights input
+    weights_name: str | None = None  # that input's name (realtime.training.multistyle)
 
 
 def read_info(session, path: Path) -> ModelInfo:
+    """The I/O convention from the model's metadata. A multi-style network has a second input, its
+    style weights, named by `realtime.style_weights_name`, and its styles in `realtime.styles`."""
     meta = dict(session.get_modelmeta().custom_metadata_map)
     inputs, outputs = session.get_inputs(), session.get_outputs()
+    weights_name = meta.get("realtime.style_weights_name")
+    styles = tuple(s for s in meta.get("realtime.styles", "").split(",") if s) if weights_name else ()
+    images = [i for i in inputs if i.name != weights_name] if styles else inputs
     channels = outputs[0].shape[1] if outputs and len(outputs[0].shape) == 4 else None
-    if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4 or len(outputs[0].shape) != 4 \
-            or isinstance(channels, int) and channels != 3:
+    if len(images) != 1 or len(inputs) != len(images) + bool(styles) or len(outputs) < 1 \
+            or len(images[0].shape) != 4 or len(outputs[0].shape) != 4 or isinstance(channels, int) and channels != 3:
         raise UserError(f"{path}: not an image-to-image style network (needs one 4-D image input and a 3-channel "
                         "image output); export it with `realtime export`")
-    if all(isinstance(d, int) for d in inputs[0].shape[2:]):
-        h, w = inputs[0].shape[2:]
+    if all(isinstance(d, int) for d in images[0].shape[2:]):
+        h, w = images[0].shape[2:]
         raise UserError(f"{path}: takes only {w}x{h} images (fixed size); export it with dynamic height and width")
     value_range = meta.get("realtime.value_range", "0-255")
     return ModelInfo(
         path=path,
         name=meta.get("realtime.style", path.stem),
-        input_name=meta.get("realtime.input_name", inputs[0].name),
+        input_name=meta.get("realtime.input_name", images[0].name),
         output_name=meta.get("realtime.output_name", outputs[0].name),
         color_order=meta.get("realtime.color_order", "RGB").upper(),
         value_scale=1.0 if value_range == "0-1" else 255.0,
         pad_multiple=int(meta.get("realtime.pad_multiple", "4")),
-        precision=meta.get("realtime.precision", "fp16" if "float16" in inputs[0].type else "fp32"),
+        precision=meta.get("realtime.precision", "fp16" if "float16" in images[0].type else "fp32"),
         metadata=meta,
+        styles=styles,
+        weights_name=weights_name if styles else None,
     )
 
 

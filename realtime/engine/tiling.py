@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from realtime.engine.moments import MomentSplit
 from realtime.errors import UserError
 
 DEFAULT_BUDGET = 2_100_000  # pixels run at once: 1080p (2.07 MP) whole, 4K and 8K in tiles
@@ -78,16 +79,21 @@ def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     return values
 
 
-def split_norms(proto: onnx.ModelProto) -> NormSplit | None:
+def split_norms(proto: onnx.ModelProto) -> NormSplit | MomentSplit | None:
     """The stats and tile graphs, or None when the network's normalisation is not float
-    InstanceNormalization nodes with constant scale and bias (it is then tiled without shared statistics)."""
+    InstanceNormalization nodes (it is then tiled without shared statistics).
+
+    Constant scale and bias (one style) fold into the `a`, `b` the tile graph is fed (NormSplit); scale
+    and bias computed in the graph (a multi-style network's mix of styles) stay there, and the tile graph
+    is fed the mean and variance instead (MomentSplit), so one split serves every mix."""
     graph = proto.graph
     if graph.input[0].type.tensor_type.elem_type != TensorProto.FLOAT:
         return None
     consts = _constants(graph)
     norms = [n for n in graph.node if n.op_type == "InstanceNormalization"]
-    if not norms or any(n.input[1] not in consts or n.input[2] not in consts for n in norms):
+    if not norms:
         return None
+    computed = any(n.input[1] not in consts or n.input[2] not in consts for n in norms)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
 
     def mean_over_hw(src: str, dst: str) -> list[onnx.NodeProto]:
@@ -100,6 +106,7 @@ def split_norms(proto: onnx.ModelProto) -> NormSplit | None:
     stats = onnx.ModelProto()
     stats.CopyFrom(proto)
     del stats.graph.output[:]
+    names = []
     for k, norm in enumerate(norms):
         x, mean, var = norm.input[0], f"tile_stats_mean_{k}", f"tile_stats_var_{k}"
         stats.graph.node.extend(mean_over_hw(x, mean) + [
@@ -107,6 +114,8 @@ def split_norms(proto: onnx.ModelProto) -> NormSplit | None:
             helper.make_node("Mul", [f"{mean}_d", f"{mean}_d"], [f"{mean}_d2"]),
             *mean_over_hw(f"{mean}_d2", var)])
         stats.graph.output.extend([helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (mean, var)])
+        names.append((f"tile_norm_mean_{k}", f"tile_norm_var_{k}"))
+    epsilons = [next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5) for n in norms]
 
     tile = onnx.ModelProto()
     tile.CopyFrom(proto)
@@ -116,16 +125,35 @@ def split_norms(proto: onnx.ModelProto) -> NormSplit | None:
         if node.op_type != "InstanceNormalization":
             nodes.append(node)
             continue
-        a, b = f"tile_norm_a_{k}", f"tile_norm_b_{k}"
-        nodes += [helper.make_node("Mul", [node.input[0], a], [f"{a}_x"]),
-                  helper.make_node("Add", [f"{a}_x", b], [node.output[0]])]
-        channels = consts[node.input[1]].size
-        tile.graph.input.extend([helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, channels, 1, 1]) for n in (a, b)])
+        if computed:  # y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a, in the graph
+            mean, var = names[k]
+            t = f"tile_norm_{k}"
+            shape = numpy_helper.from_array(np.array([1, -1, 1, 1], np.int64))
+            eps = numpy_helper.from_array(np.array(epsilons[k], np.float32))
+            nodes += [helper.make_node("Constant", [], [f"{t}_shape"], value=shape),
+                      helper.make_node("Constant", [], [f"{t}_eps"], value=eps),
+                      helper.make_node("Reshape", [node.input[1], f"{t}_shape"], [f"{t}_g"]),
+                      helper.make_node("Reshape", [node.input[2], f"{t}_shape"], [f"{t}_beta"]),
+                      helper.make_node("Add", [var, f"{t}_eps"], [f"{t}_ve"]),
+                      helper.make_node("Sqrt", [f"{t}_ve"], [f"{t}_sd"]),
+                      helper.make_node("Div", [f"{t}_g", f"{t}_sd"], [f"{t}_a"]),
+                      helper.make_node("Mul", [mean, f"{t}_a"], [f"{t}_ma"]),
+                      helper.make_node("Sub", [f"{t}_beta", f"{t}_ma"], [f"{t}_b"]),
+                      helper.make_node("Mul", [node.input[0], f"{t}_a"], [f"{t}_x"]),
+                      helper.make_node("Add", [f"{t}_x", f"{t}_b"], [node.output[0]])]
+            tile.graph.input.extend([helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None, 1, 1]) for n in names[k]])
+        else:
+            a, b = f"tile_norm_a_{k}", f"tile_norm_b_{k}"
+            nodes += [helper.make_node("Mul", [node.input[0], a], [f"{a}_x"]),
+                      helper.make_node("Add", [f"{a}_x", b], [node.output[0]])]
+            channels = consts[node.input[1]].size
+            tile.graph.input.extend([helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, channels, 1, 1]) for n in (a, b)])
         k += 1
     del tile.graph.node[:]
     tile.graph.node.extend(nodes)
 
-    epsilons = [next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5) for n in norms]
+    if computed:
+        return MomentSplit(stats.SerializeToString(), tile.SerializeToString(), names)
     return NormSplit(stats.SerializeToString(), tile.SerializeToString(),
                      [consts[n.input[1]].astype(np.float64) for n in norms],
                      [consts[n.input[2]].astype(np.float64) for n in norms], epsilons)
@@ -152,7 +180,7 @@ class Tiler:
     The statistics are the frame's own up to the budget; above it, see `statistics`.
     """
 
-    def __init__(self, budget: int, split: NormSplit | None, session: Callable[[bytes], object],
+    def __init__(self, budget: int, split: NormSplit | MomentSplit | None, session: Callable[[bytes], object],
                  prepare: Callable, finish: Callable, input_name: str, output_name: str, plain_session,
                  margin: int = MARGIN):
         self.budget, self.margin, self.split = budget, margin, split

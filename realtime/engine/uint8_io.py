@@ -21,11 +21,15 @@ PREFIX = "u8io_"
 
 def wrap(proto: onnx.ModelProto, input_name: str, output_name: str, color_order: str = "RGB",
          value_scale: float = 255.0, pad_multiple: int = 4) -> onnx.ModelProto:
-    """A copy of `proto` with uint8 NHWC BGR input `frame` and output `styled`, same height and width."""
+    """A copy of `proto` with uint8 NHWC BGR input `frame` and output `styled`, same height and width.
+    Other inputs (a multi-style network's style weights) stay as they are."""
     model = onnx.ModelProto()
     model.CopyFrom(proto)
     g = model.graph
-    if len(g.input) != 1 or g.input[0].name != input_name:
+    others = [onnx.ValueInfoProto() for i in g.input if i.name != input_name]
+    for copy, original in zip(others, [i for i in g.input if i.name != input_name]):
+        copy.CopyFrom(original)
+    if len(others) == len(g.input):
         raise ValueError("expected one image input")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     if opset < 13:
@@ -77,6 +81,7 @@ def wrap(proto: onnx.ModelProto, input_name: str, output_name: str, color_order:
     g.node.extend(nodes)
     del g.input[:]
     g.input.append(helper.make_tensor_value_info("frame", TensorProto.UINT8, [1, "height", "width", 3]))
+    g.input.extend(others)
     del g.output[:]
     g.output.append(helper.make_tensor_value_info("styled", TensorProto.UINT8, [1, "height", "width", 3]))
     return model

@@ -7,7 +7,8 @@ on the main thread, or for the CPU networks on a multi-core CPU two frames at on
 behind a small `Display` interface so the loop runs headless (`NullDisplay`, --no-display) and under
 test with scripted key presses.
 
-Hotkeys: n / p (or right / left) next / previous style, 1-9 style by number, m mirror, s side by side with the camera
+Hotkeys: n / p (or right / left) next / previous style (between styles of a multi-style network the
+mix glides there in half a second), g a slow tour through the styles on / off, 1-9 style by number, m mirror, s side by side with the camera
 image, c or space snapshot PNG, r recording on / off, k keep the camera's colours on / off, [ / ] less / more
 style (strength down / up by 0.25), t steady (flow-warped blending against flicker, realtime.engine.stabilize) on / off,
 q or Esc quit (closing the window quits too).
@@ -35,6 +36,7 @@ from realtime.engine.stabilize import DEFAULT_STABILIZE, Stabilizer
 from realtime.files import check_writable_dir
 from realtime.live.display import FpsMeter, NullDisplay, draw_overlay
 from realtime.live.recorder import Recorder, stamp, write_png
+from realtime.catalog.registry import describe_mix
 from realtime.live.styles import Styles
 from realtime.media import capture as capture_mod
 from realtime.media.interrupts import DeferredInterrupt, stops_held
@@ -58,11 +60,14 @@ class Job:
     strength: float
     preserve_color: bool
     taken: float = 0.0  # the loop's clock when the frame was taken: latency is measured from here
+    mix: Optional[dict] = None  # a multi-style network's mix for this frame (a glide moves it frame by frame)
 
     def run(self, slot: int) -> np.ndarray:
         """Stylise on engine `slot`: each worker thread owns one slot, so an engine runs one frame at a time."""
         engine = self.engines[slot]
         engine.strength, engine.preserve_color = self.strength, self.preserve_color  # engines are per style
+        if self.mix is not None:
+            engine.mix = self.mix
         return engine(self.image)
 
 
@@ -163,6 +168,8 @@ class LiveLoop:
             self.styles.step(-1)
         elif "1" <= ch <= "9":
             self.styles.select(int(ch) - 1)
+        elif ch == "g":
+            self.say(f"tour {'on' if self.styles.toggle_tour() else 'off'}")
         elif ch == "m":
             self.mirror = not self.mirror
             self.say(f"mirror {'on' if self.mirror else 'off'}")
@@ -232,8 +239,11 @@ class LiveLoop:
         """A frame's work, fixed as it is taken: a key pressed while it is in flight changes the next."""
         if self.mirror:
             image = cv2.flip(image, 1)
-        return Job(image, tuple(self.styles.engine_set()), self.styles.index, self.styles.current.name,
-                   self.mirror, self.strength, self.preserve_color, self.clock())
+        now = self.clock()
+        mix = self.styles.mix_at(now)
+        name = describe_mix(mix) if mix is not None else self.styles.current.name
+        return Job(image, tuple(self.styles.engine_set()), self.styles.index, name,
+                   self.mirror, self.strength, self.preserve_color, now, mix)
 
     def process(self, image: np.ndarray) -> Optional[np.ndarray]:
         """One frame, start to end: stylise, record, and return the view to show (None when nothing is shown)."""

@@ -292,11 +292,13 @@ def _put(q: queue.Queue, item: Any, keep_going: Callable[[], bool]) -> bool:
 def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequence[Callable[[np.ndarray], np.ndarray]],
                   notify: Callable[[str], None] = lambda msg: None, show_progress: bool = True,
                   post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                  bar: Progress | None = None) -> Result:
+                  bar: Progress | None = None, schedule: Callable[[float], dict[str, float]] | None = None) -> Result:
     """Run the whole file through `engine` (BGR uint8 in and out) and write OUTPUT. Several engines keep
     that many frames in flight (realtime.engine.inflight), written in order; `post(frame, stylised)`
     (the stabiliser) sees the frames in that order. `bar`: a running progress display to add this
     file's task to (a folder of videos shows one display); by default the file gets its own.
+    `schedule(seconds)` gives each frame its mix of a multi-style network's styles (`--style-schedule`):
+    the engines' `mix` is set per frame, by the thread that runs it.
 
     Raises Interrupted on Ctrl-C (or SIGTERM / SIGHUP, which the CLI turns into one) and re-raises
     errors, in both cases after leaving whatever frames were done as a playable OUTPUT (and saying so
@@ -367,13 +369,23 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequenc
                 bar.update(task, completed=shared.stylised, fps=f"{shared.stylised / max(elapsed, 1e-9):.1f} fps")
                 return True
 
-            ordered = Ordered([engine] if callable(engine) else engine, emit)
+            engines = [engine] if callable(engine) else list(engine)
+            work: Callable[[Any], Any] = lambda item: item[2]  # noqa: E731
+            if schedule is not None:
+                engines = [_Scheduled(e) for e in engines]
+                start: list[int] = []
+
+                def work(item: Any) -> tuple[np.ndarray, dict[str, float]]:
+                    if not start:
+                        start.append(item[1])
+                    return item[2], schedule(float((item[1] - start[0]) * in_video.time_base))
+            ordered = Ordered(engines, emit)
             while True:
                 item = _get(decoded_q, decoder, shared)
                 if item is _DONE:
                     ordered.flush()
                     break
-                if not (ordered.push(item, item[2]) if item[0] == "video" else ordered.push(item)):
+                if not (ordered.push(item, work(item)) if item[0] == "video" else ordered.push(item)):
                     break
             if shared.decode_error is None and shared.encode_error is None:
                 bar.update(task, total=shared.stylised, completed=shared.stylised)
@@ -426,6 +438,18 @@ def stylise_video(job: Job, engine: Callable[[np.ndarray], np.ndarray] | Sequenc
     if result.skipped_packets:
         notify(f"warning: skipped {result.skipped_packets} undecodable video packet(s) in {job.input}")
     return result
+
+
+class _Scheduled:
+    """An engine fed (frame, mix): the mix is set just before the frame runs, on the engine's own thread."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+
+    def __call__(self, work: tuple[np.ndarray, dict[str, float]]) -> np.ndarray:
+        frame, mix = work
+        self.engine.mix = mix
+        return self.engine(frame)
 
 
 def _get(q: queue.Queue, producer: threading.Thread, shared: _Shared) -> Any:

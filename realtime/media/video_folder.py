@@ -84,7 +84,8 @@ def plan(files: list[Path], out_dir: Path, overwrite: bool) -> list[tuple[Path, 
 def stylise_folder(pairs: list[tuple[Path, Path]], settings: video.VideoSettings,
                    engines_for: Callable[[video.Job], Sequence[Stylise]],
                    post_for: Callable[[], Callable[[np.ndarray, np.ndarray], np.ndarray] | None],
-                   say: Callable[[str], None], show_progress: bool = True) -> FolderSummary:
+                   say: Callable[[str], None], show_progress: bool = True,
+                   schedule: Callable[[float], dict[str, float]] | None = None) -> FolderSummary:
     """Each pair in turn through `video.prepare` and `video.stylise_video`. `engines_for(job)` gives the
     engines for a file's size; `post_for()` a fresh stabiliser per file (one clip's motion must not
     blend into the next). Failures are said as `error:` lines and collected; a stop ends the batch."""
@@ -103,7 +104,8 @@ def stylise_folder(pairs: list[tuple[Path, Path]], settings: video.VideoSettings
                 try:
                     out_dir.mkdir(parents=True, exist_ok=True)
                     job = video.prepare(src, dst, replace(settings, overwrite=True))  # checked up front in `plan`
-                    result = video.stylise_video(job, engines_for(job), notify=say, post=post_for(), bar=bar)
+                    result = video.stylise_video(job, engines_for(job), notify=say, post=post_for(), bar=bar,
+                                                 schedule=schedule)
                 except video.Interrupted as stop:  # the file at hand is kept as a playable part
                     say(str(stop))
                     summary.interrupted, summary.cut_short = True, src

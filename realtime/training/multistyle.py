@@ -172,11 +172,22 @@ class _Clipped(nn.Module):
         return self.model(x, style_weights).clamp(0.0, 255.0)
 
 
-def metadata(model: MultiStyleTransformer, step: int, name: str) -> dict[str, str]:
+def card(model: MultiStyleTransformer, step: int, name: str, lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model card: the styles it holds (what the registry reads to find blends) and how it was made."""
+    return {"name": name, "network": "multistyle",
+            "summary": f"{len(model.styles)} styles in one network: any one of them, or a blend, at one network's cost.",
+            "kind": "realtime multi-style network (conditional instance norm, Dumoulin et al. 2017)",
+            "styles": list(model.styles), "arch": "full", "width": model.width, "residual_blocks": model.blocks,
+            "steps": step, "io": {"input": "input", "style_weights": WEIGHTS_INPUT, "output": "output", "layout": "NCHW",
+                                  "color_order": "RGB", "value_range": "0-255", "dtype": "float32"},
+            **({"lineage": lineage} if lineage else {})}
+
+
+def metadata(model: MultiStyleTransformer, step: int, name: str, card: dict[str, Any] | None = None) -> dict[str, str]:
     """`realtime export`'s keys, plus the style names and the weights input."""
     from realtime.tools.export import metadata_for
 
-    meta = metadata_for({"width": model.width, "blocks": model.blocks, "arch": "full", "step": step}, name, None, False)
+    meta = metadata_for({"width": model.width, "blocks": model.blocks, "arch": "full", "step": step}, name, card, False)
     meta["realtime.format"] = FORMAT
     meta["realtime.styles"] = ",".join(model.styles)
     meta["realtime.style_weights_name"] = WEIGHTS_INPUT
@@ -184,9 +195,11 @@ def metadata(model: MultiStyleTransformer, step: int, name: str) -> dict[str, st
     return meta
 
 
-def export_onnx(model: MultiStyleTransformer, out: Path | str, step: int = 0, opset: int = 17) -> dict[str, float]:
-    """Write the ONNX file (checked by onnx.checker) and return onnxruntime's largest difference from
-    PyTorch in 0-255 units per case (one-hot and mixed weights, two frame sizes)."""
+def export_onnx(model: MultiStyleTransformer, out: Path | str, step: int = 0, opset: int = 17,
+                lineage: dict[str, Any] | None = None) -> dict[str, float]:
+    """Write the ONNX file (checked by onnx.checker) and its card (NAME.json, listing the styles), and
+    return onnxruntime's largest difference from PyTorch in 0-255 units per case (one-hot and mixed
+    weights, two frame sizes)."""
     import onnx
 
     from realtime.tools.export import downgrade_to_17, stamp
@@ -206,13 +219,17 @@ def export_onnx(model: MultiStyleTransformer, out: Path | str, step: int = 0, op
         del node.metadata_props[:]
     if opset == 17:
         proto = downgrade_to_17(proto)
-    stamp(proto, metadata(model, step, out.stem))
+    model_card = card(model, step, out.stem, lineage)
+    stamp(proto, metadata(model, step, out.stem, model_card))
     with atomic_path(out) as tmp:
         onnx.save_model(proto, str(tmp))
         errors = parity(tmp, wrapped)
         worst = max(errors.values())
         if not np.isfinite(worst) or worst > 0.05:
             raise RuntimeError(f"{out}: onnxruntime differs from PyTorch by {worst:.3g}; not written")
+    import json
+
+    out.with_suffix(".json").write_text(json.dumps(model_card, indent=2) + "\n")
     return errors
 
 
