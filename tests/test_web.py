@@ -76,10 +76,25 @@ def fake_camera(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def local_server(ort_web) -> Iterator[str]:
-    """The same server in this process, on a free port; yields its URL."""
-    server = webserve.make_server("127.0.0.1", 0, say=lambda msg: None)
+MIXED = ("mosaic", "candy", "udnie")
+
+
+@pytest.fixture(scope="module")
+def trio_models(tmp_path_factory) -> Path:
+    """A folder holding a multi-style network, `trio` (mosaic, candy, udnie from the shipped networks), and
+    a copy of it as its CPU network, trio-lite."""
+    from realtime.training import multistyle
+
+    folder = tmp_path_factory.mktemp("web_models")
+    model = multistyle.from_shipped({s: s for s in MIXED}).eval()
+    multistyle.export_onnx(model, folder / "trio.onnx", step=0)
+    shutil.copy(folder / "trio.onnx", folder / "trio-lite.onnx")
+    shutil.copy(folder / "trio.json", folder / "trio-lite.json")
+    return folder
+
+
+def serve(**kwargs) -> Iterator[str]:
+    server = webserve.make_server("127.0.0.1", 0, say=lambda msg: None, **kwargs)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -87,6 +102,29 @@ def local_server(ort_web) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def local_server(ort_web) -> Iterator[str]:
+    """The same server in this process, on a free port; yields its URL."""
+    yield from serve()
+
+
+@pytest.fixture
+def trio_server(ort_web, trio_models, monkeypatch) -> Iterator[str]:
+    """The server with the trio folder in REALTIME_MODELS."""
+    from realtime.catalog import registry
+
+    monkeypatch.setenv(registry.ENV_VAR, str(trio_models))
+    yield from serve()
+
+
+def get(base: str, path: str) -> tuple[int, Message, bytes]:
+    try:
+        with urllib.request.urlopen(base.rstrip("/") + path, timeout=30) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, b""
 
 
 def need_chromium() -> None:
@@ -145,11 +183,7 @@ def read_url(proc: subprocess.Popen, timeout: float) -> str:
 # -- the server alone ---------------------------------------------------------------------------------
 def test_server_routes_types_and_isolation(local_server):
     def get(path: str) -> tuple[int, Message, bytes]:
-        try:
-            with urllib.request.urlopen(local_server.rstrip("/") + path, timeout=30) as r:
-                return r.status, r.headers, r.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, b""
+        return globals()["get"](local_server, path)
 
     status, headers, body = get("/")
     assert status == 200 and b'src="app.js"' in body
@@ -169,6 +203,21 @@ def test_server_routes_types_and_isolation(local_server):
     for path in ["/node_modules/onnxruntime-web/package.json", "/ort/", "/models/../../README.md",
                  "/models/nope.onnx", "/.gitignore", "/%2e%2e/README.md", "/ort/../../package.json"]:
         assert get(path)[0] == 404, path
+
+
+def test_styles_json_lists_a_multi_style_network_with_its_styles(trio_server, trio_models):
+    import json
+
+    listing = json.loads(get(trio_server, "/styles.json")[2])
+    assert "trio" not in [s["name"] for s in listing["styles"]]  # the page cannot run it without a mix
+    assert "mosaic" in [s["name"] for s in listing["styles"]]
+    (trio,) = [n for n in listing["networks"] if n["name"] == "trio"]
+    assert trio["styles"] == list(MIXED) and trio["weights_input"] == "style_weights"
+    assert trio["url"] == "/models/trio.onnx" and trio["io"]["color_order"] == "RGB"
+    assert trio["cpu"]["url"] == "/models/trio-lite.onnx" and trio["cpu"]["styles"] == list(MIXED)
+    for url, file in [(trio["url"], "trio.onnx"), (trio["cpu"]["url"], "trio-lite.onnx")]:
+        status, headers, body = get(trio_server, url)
+        assert status == 200 and body == (trio_models / file).read_bytes(), url
 
 
 def test_missing_onnxruntime_web_says_how_to_install(tmp_path):
@@ -284,3 +333,4 @@ def test_page_reports_no_camera_and_a_failed_model(local_server):
             assert 'The style "mosaic" could not be downloaded' in error and "404" in error, error
         finally:
             browser.close()
+

@@ -7,7 +7,8 @@ is, isolation) to run on more than one thread.
 
 URL layout: `/` and other plain paths -> the page; `/ort/FILE` -> `node_modules/onnxruntime-web/dist/`
 (installed from the npm registry by `npm ci`, never fetched from a CDN: `ort_home` says where); `/styles.json` ->
-the installed styles (realtime.catalog.registry) with their I/O convention; `/models/NAME.onnx` -> those files.
+the installed styles (realtime.catalog.registry) with their I/O convention, and the multi-style networks with
+their styles and weights input; `/models/NAME.onnx` -> those files (and a network's CPU copy, NAME-lite.onnx).
 """
 
 from __future__ import annotations
@@ -97,38 +98,76 @@ def ensure_ort(web_dir: Path, npm: Optional[str], say: Callable[[str], None]) ->
     return dist
 
 
-def read_io(path: Path) -> dict[str, Any]:
-    """The I/O convention from the model's metadata (as realtime.engine reads it), for the page."""
+def read_meta(path: Path) -> dict[str, str]:
+    """The model's ONNX metadata (the weights are not loaded)."""
     import onnx
 
     try:
-        meta = {p.key: p.value for p in onnx.load_model(str(path), load_external_data=False).metadata_props}
+        return {p.key: p.value for p in onnx.load_model(str(path), load_external_data=False).metadata_props}
     except Exception as exc:  # a corrupt file: leave it out of the listing rather than fail the page
         raise UserError(f"{path}: cannot read this ONNX model ({exc})") from exc
+
+
+def read_io(path: Path, meta: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """The I/O convention from the model's metadata (as realtime.engine reads it), for the page."""
+    meta = read_meta(path) if meta is None else meta
     return {"color_order": meta.get("realtime.color_order", "RGB").upper(),
             "value_range": meta.get("realtime.value_range", "0-255"),
             "pad_multiple": int(meta.get("realtime.pad_multiple", "4"))}
 
 
+def read_mixing(path: Path) -> dict[str, Any]:
+    """A multi-style network's file for the page: its I/O convention, its styles in weight order and the
+    name of its weights input (from the metadata, as realtime.engine.session reads them)."""
+    meta = read_meta(path)
+    weights = meta.get("realtime.style_weights_name")
+    styles = [s for s in meta.get("realtime.styles", "").split(",") if s]
+    if not weights or not styles:
+        raise UserError(f"{path}: its card lists styles but the model has no realtime.styles and "
+                        f"realtime.style_weights_name metadata, so the page cannot mix them")
+    return {"io": read_io(path, meta), "styles": styles, "weights_input": weights}
+
+
 FIRST_STYLE = "mosaic"  # the page opens on the style the README shows, when it is installed
 
 
-def style_listing(say: Callable[[str], None]) -> tuple[dict[str, Path], list[dict[str, Any]]]:
-    """The installed styles (fp32 files) as the page's style selector wants them, mosaic first."""
+def style_listing(say: Callable[[str], None]) -> tuple[dict[str, Path], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The installed styles (fp32 files) as the page's style selector wants them, mosaic first, and the
+    multi-style networks apart (the page feeds them a mix), each with its CPU copy (NAME-lite) when installed."""
     from realtime.catalog import registry
 
     models: dict[str, Path] = {}
     listing: list[dict[str, Any]] = []
+    networks: list[dict[str, Any]] = []
     for style in sorted(registry.list_styles(), key=lambda s: s.name != FIRST_STYLE):
+        note = style.card.get("summary") or style.card.get("note", "")
         try:
-            io_info = read_io(style.path)
+            if registry.held_styles(style.card):
+                networks.append({"name": style.name, "url": f"/models/{style.name}.onnx", **read_mixing(style.path),
+                                 "note": note, "bytes": style.path.stat().st_size})
+            else:
+                listing.append({"name": style.name, "url": f"/models/{style.name}.onnx", "io": read_io(style.path),
+                                "note": note, "bytes": style.path.stat().st_size})
         except UserError as exc:
             say(f"warning: left out of the page: {exc}")
             continue
         models[style.name] = style.path
-        listing.append({"name": style.name, "url": f"/models/{style.name}.onnx", "io": io_info,
-                        "note": style.card.get("summary") or style.card.get("note", ""), "bytes": style.path.stat().st_size})
-    return models, listing
+    for network in networks:
+        lite = registry.lite_variant(network["name"])
+        if lite is None:
+            continue
+        try:
+            mixing = read_mixing(lite)
+        except UserError as exc:
+            say(f"warning: left out of the page: {exc}")
+            continue
+        if mixing["styles"] != network["styles"]:
+            say(f"warning: left out of the page: {lite} holds {', '.join(mixing['styles'])}, "
+                f"not {', '.join(network['styles'])} as {network['name']}.onnx does")
+            continue
+        models[lite.stem] = lite
+        network["cpu"] = {"url": f"/models/{lite.stem}.onnx", **mixing, "bytes": lite.stat().st_size}
+    return models, listing, networks
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -197,10 +236,10 @@ def make_server(host: str = "127.0.0.1", port: int = 8000, web_dir: Optional[Pat
     """A bound (not yet serving) HTTP server for the page; port 0 picks a free one."""
     web = web_dir or find_web_dir()
     ort_dir = ensure_ort(web, shutil.which("npm") if npm == "auto" else npm, say)
-    models, listing = style_listing(say)
+    models, listing, networks = style_listing(say)
     if not models:
         say("warning: no styles installed; the page will have nothing to run (see `realtime styles`)")
-    site = Site(web, ort_dir, models, json.dumps({"styles": listing}).encode(), say)
+    site = Site(web, ort_dir, models, json.dumps({"styles": listing, "networks": networks}).encode(), say)
     handler = type("SiteHandler", (Handler,), {"site": site})
     try:
         return Server((host, port), handler)
