@@ -76,6 +76,21 @@ def fake_camera(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def still_camera(tmp_path_factory) -> Path:
+    """One frame of the bundled sample at 640x360, twice, as Y4M: a camera that does not move, so two
+    stylised frames differ only by what the page fed the network."""
+    path = tmp_path_factory.mktemp("still") / "still.y4m"
+    cap = cv2.VideoCapture(str(CLIP))
+    for _ in range(12):
+        ok, frame = cap.read()
+        assert ok, CLIP
+    cap.release()
+    frame = cv2.cvtColor(cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2YUV_I420)
+    path.write_bytes(b"YUV4MPEG2 W640 H360 F25:1 Ip A1:1 C420\n" + (b"FRAME\n" + frame.tobytes()) * 2)
+    return path
+
+
 MIXED = ("mosaic", "candy", "udnie")
 
 
@@ -334,3 +349,86 @@ def test_page_reports_no_camera_and_a_failed_model(local_server):
         finally:
             browser.close()
 
+
+def mixed_reference(rgb: np.ndarray, model: Path, weights: list[float]) -> np.ndarray:
+    """A multi-style network run by onnxruntime in Python on one frame with these style weights."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    blob = rgb.astype(np.float32).transpose(2, 0, 1)[None]
+    out = session.run(None, {"input": blob, "style_weights": np.array([weights], np.float32)})[0][0]
+    return np.clip(np.rint(out.transpose(1, 2, 0)), 0, 255).astype(np.uint8)
+
+
+def test_page_morphs_a_multi_style_network(trio_server, trio_models, still_camera):
+    """Pick the multi-style network, then A, B and the slider: each frame feeds the mix, and the same
+    camera frame comes out as style A, style B and a blend unlike both, from one session."""
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch(pw, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                         f"--use-file-for-fake-video-capture={still_camera}")
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.goto(trio_server + "?width=160")
+            page.wait_for_function("() => { const s = window.realtimeStatus; return s && (s.error || s.frames >= 1); }",
+                                   timeout=90_000, polling=250)
+            assert page.evaluate("window.realtimeStatus.style") == "mosaic" and page.is_hidden("#morph")
+
+            page.select_option("#style", "trio")
+            page.wait_for_function("() => { const s = window.realtimeStatus;"
+                                   " return s.error || (s.style === 'trio' && s.frames >= 1 && s.mixText); }",
+                                   timeout=60_000, polling=100)
+            status = page.evaluate("window.realtimeStatus")
+            assert status["error"] is None and not problems, (status, problems)
+            assert page.is_visible("#morph")
+            assert page.eval_on_selector_all("#mix-a option", "os => os.map(o => o.value)") == list(MIXED)
+            cpu = status["backend"] == "wasm"
+            assert status["model"] == ("/models/trio-lite.onnx" if cpu else "/models/trio.onnx"), status
+            sessions = status["sessions"]
+
+            page.select_option("#mix-a", "mosaic")
+            page.select_option("#mix-b", "udnie")
+            shots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            texts = {0: "mosaic", 100: "udnie", 50: "mosaic 50% + udnie 50%"}
+            for at, text in texts.items():
+                page.evaluate("(v) => { const s = document.getElementById('mix-t'); s.value = v;"
+                              " s.dispatchEvent(new Event('input', { bubbles: true })); }", str(at))
+                page.wait_for_function("(t) => { const s = window.realtimeStatus; return s.error || s.mixText === t; }",
+                                       arg=text, timeout=30_000, polling=50)
+                page.click("#pause")
+                page.wait_for_function("window.realtimeStatus.paused", timeout=30_000, polling=50)
+                shots[at] = canvas_pixels(page, "input"), canvas_pixels(page, "stylised")
+                assert text in page.inner_text("#status") and page.inner_text("#mix-text") == text
+                page.click("#pause")
+                page.wait_for_function("!window.realtimeStatus.paused", timeout=30_000, polling=50)
+
+            page.click("#tour")  # from 50% the tour glides on to udnie, then on to candy
+            page.wait_for_function("() => { const s = window.realtimeStatus; return s.error || s.mixText === 'udnie'; }",
+                                   timeout=30_000, polling=50)
+            assert page.evaluate("window.realtimeStatus.tour") and page.inner_text("#tour") == "stop tour"
+            page.click("#tour")
+            status = page.evaluate("window.realtimeStatus")
+            assert status["error"] is None and not problems, (status, problems)
+            assert status["sessions"] == sessions, "a mix change rebuilt the session"
+        finally:
+            browser.close()
+
+    fed = shots[0][0]
+    assert fed.shape == (90, 160, 3) and fed.std() > 30
+    for at, (frame, _) in shots.items():
+        assert np.abs(frame.astype(np.int16) - fed).mean() < 0.5, f"the still camera moved at {at}%"
+    a, b, mid = (shots[at][1].astype(np.int16) for at in (0, 100, 50))
+    apart = np.abs(a - b).mean()
+    to_a, to_b = np.abs(mid - a).mean(), np.abs(mid - b).mean()
+    print(f"\nmorph at 160x90: |A-B| {apart:.1f}, |mid-A| {to_a:.1f}, |mid-B| {to_b:.1f} (0-255)", file=sys.stderr)
+    assert apart > 20, f"the two ends look alike (mean |diff| {apart:.1f})"
+    assert 5 < to_a < apart and 5 < to_b < apart, (apart, to_a, to_b)
+    tolerance = 1.0 if cpu else 3.0
+    for at, weights in [(0, [1, 0, 0]), (100, [0, 0, 1]), (50, [0.5, 0, 0.5])]:
+        ref = mixed_reference(shots[at][0], trio_models / "trio.onnx", weights)
+        diff = np.abs(shots[at][1].astype(np.int16) - ref)
+        assert diff.mean() < tolerance, f"{at}%: browser vs onnxruntime mean |diff| {diff.mean():.2f}"

@@ -4,9 +4,14 @@
 // Backend: WebGPU when the browser offers a hardware adapter, else WebAssembly on the CPU (threaded when
 // the page is cross-origin isolated, which the server arranges). The I/O convention of each style
 // (colour order, value range, size multiple) comes from /styles.json, read from the model's metadata.
+// A multi-style network (one file, several styles) gets a morph: style A, style B and a slider between
+// them, fed to its weights input with every frame (one session: moving the slider reloads nothing); on
+// WebAssembly the page runs its CPU copy (NAME-lite) when one is installed, as `--net auto` does on a CPU.
 // A test (or a curious user) reads progress from window.realtimeStatus.
 
 const ORT_URL = '/ort/ort.min.mjs';
+const TOUR_STAY_S = 4;  // the tour rests on each style this long ...
+const TOUR_GLIDE_S = 2; // ... then glides to the next over this long, as the webcam's tour (g) does
 let ort = null; // the onnxruntime-web module, imported in main() so that a failure can be reported
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +25,11 @@ const status = {
   backendNote: '',    // why WebGPU was not used, when it was not
   threads: 1,
   style: null,
+  mix: null,          // a multi-style network's mix for the last frame drawn: {style: weight}, weights sum to 1
+  mixText: '',        // the same as people read it: "mosaic 60% + candy 40%"
+  tour: false,        // the tour is gliding through the network's styles
+  model: null,        // the file the session runs (a network's CPU copy on WASM when installed)
+  sessions: 0,        // sessions built since the page opened (a mix change builds none)
   width: 0,           // processing size
   height: 0,
   fps: 0,
@@ -32,9 +42,12 @@ const status = {
 window.realtimeStatus = status;
 
 const state = {
-  styles: [],         // from /styles.json
+  styles: [],         // from /styles.json: the one-style networks, then the multi-style ones (with .styles)
   session: null,
   io: null,
+  mixing: null,       // for a multi-style network's session: {styles, input} (its weights input's name)
+  morph: { a: null, b: null, t: 0 }, // the mix asked for: t of the way from style a to style b
+  tour: null,         // {start, order}: performance.now() when the tour began, the styles in its order
   want: null,         // {style, backend}: the session the UI asks for; the loop builds it
   pauseAsked: false,
   times: [],          // end times of recent frames, for fps
@@ -67,7 +80,12 @@ function showStatus() {
     const threads = status.backend === 'wasm' ? ` (${status.threads} thread${status.threads > 1 ? 's' : ''})` : '';
     parts.push(`backend ${status.backend}${threads}${status.backendNote ? ` [${status.backendNote}]` : ''}`);
   }
-  if (status.style) parts.push(`style ${status.style}`);
+  if (status.style) {
+    const file = status.model ? status.model.split('/').pop().replace(/\.onnx$/, '') : '';
+    const style = file && file !== status.style ? `${status.style} (${file})` : status.style; // a network's CPU copy
+    parts.push(status.mixText ? `style ${style}: ${status.mixText}` : `style ${style}`);
+  }
+  if (status.tour) parts.push('tour');
   if (status.width) parts.push(`${status.width}\u00d7${status.height}`);
   if (status.frames) parts.push(`${status.fps.toFixed(1)} fps`, `${status.msPerFrame.toFixed(0)} ms/frame`);
   if (status.paused) parts.push('paused');
@@ -139,16 +157,23 @@ async function fetchModel(style) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** The file a style runs from on a backend: a multi-style network's CPU copy on WASM when installed. */
+function fileFor(style, backend) {
+  return backend === 'wasm' && style.cpu ? style.cpu : style;
+}
+
+async function download(style, file) {
+  try {
+    return await fetchModel(file);
+  } catch (err) {
+    throw new Error(`The style "${style.name}" could not be downloaded: ${err.message}`);
+  }
+}
+
 /** Build the session the UI asked for; WebGPU falls back to WASM (said in the status) when it fails. */
 async function buildSession(want) {
   const style = state.styles.find((s) => s.name === want.style);
   if (!style) throw new Error(`Unknown style ${want.style}`);
-  let bytes;
-  try {
-    bytes = await fetchModel(style);
-  } catch (err) {
-    throw new Error(`The style "${style.name}" could not be downloaded: ${err.message}`);
-  }
   let backend = want.backend;
   let note = '';
   if (backend === 'auto') {
@@ -156,6 +181,8 @@ async function buildSession(want) {
     backend = ok ? 'webgpu' : 'wasm';
     note = why;
   }
+  let file = fileFor(style, backend);
+  const bytes = await download(style, file);
   let session;
   try {
     session = await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all' });
@@ -165,10 +192,85 @@ async function buildSession(want) {
     }
     note = `WebGPU failed: ${err.message}`;
     backend = 'wasm';
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' })
+    const cpu = fileFor(style, backend);
+    const cpuBytes = cpu === file ? bytes : await download(style, cpu);
+    file = cpu;
+    session = await ort.InferenceSession.create(cpuBytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' })
       .catch((err2) => { throw new Error(`The style "${style.name}" failed to load: ${err2.message}`); });
   }
-  return { session, backend, note, style };
+  return { session, backend, note, style, file };
+}
+
+/** Smoothstep, so a tour's glide starts and ends without a jolt; `unease` is its inverse. */
+const ease = (t) => { const c = Math.min(1, Math.max(0, t)); return c * c * (3 - 2 * c); };
+const unease = (y) => 0.5 - Math.sin(Math.asin(1 - 2 * Math.min(1, Math.max(0, y))) / 3);
+
+/** The morph's mix as {style: weight} (weights sum to 1, none zero): one-hot at either end. */
+function currentMix() {
+  const { a, b, t } = state.morph;
+  const mix = {};
+  if (1 - t > 0) mix[a] = 1 - t;
+  if (t > 0) mix[b] = (mix[b] || 0) + t;
+  return mix;
+}
+
+/** A mix as people read it: `mosaic`, or `mosaic 60% + candy 40%` (largest first). */
+function describeMix(mix) {
+  const entries = Object.entries(mix).sort((x, y) => y[1] - x[1]);
+  if (entries.length === 1) return entries[0][0];
+  return entries.map(([name, w]) => `${name} ${Math.round(w * 100)}%`).join(' + ');
+}
+
+/** The weights input's values for a mix, in the network's order of styles. */
+function mixWeights(mix, styles) {
+  return Float32Array.from(styles, (name) => mix[name] || 0);
+}
+
+/** The tour's order: A, B, then the network's other styles in its order after B, round and round. */
+function tourOrder(styles, a, b) {
+  const after = styles.indexOf(b) + 1;
+  const rest = [...styles.slice(after), ...styles.slice(0, after)].filter((name) => name !== a && name !== b);
+  return a === b ? [a, ...rest] : [a, b, ...rest];
+}
+
+/** Where the tour is at `now`: it rests on a style, then glides to the next, round its order. */
+function tourStep(now) {
+  const { order } = state.tour;
+  const cycle = TOUR_STAY_S + TOUR_GLIDE_S;
+  const elapsed = Math.max(0, (now - state.tour.start) / 1000);
+  const lap = Math.floor(elapsed / cycle);
+  const into = elapsed - lap * cycle;
+  state.morph.a = order[lap % order.length];
+  state.morph.b = order[(lap + 1) % order.length];
+  state.morph.t = into < TOUR_STAY_S ? 0 : ease((into - TOUR_STAY_S) / TOUR_GLIDE_S);
+  showMorph();
+}
+
+/** The morph's controls as state.morph has them. */
+function showMorph() {
+  $('mix-a').value = state.morph.a;
+  $('mix-b').value = state.morph.b;
+  $('mix-t').value = String(Math.round(state.morph.t * 100));
+  $('mix-text').textContent = describeMix(currentMix());
+  $('tour').textContent = state.tour ? 'stop tour' : 'tour';
+}
+
+/** Show the morph for a multi-style network's styles (keeping A, B and the slider where they still apply),
+ *  or hide it for a one-style network. */
+function setUpMorph(mixing) {
+  state.mixing = mixing;
+  state.tour = null;
+  status.tour = false;
+  $('morph').hidden = !mixing;
+  if (!mixing) return;
+  const { styles } = mixing;
+  for (const id of ['mix-a', 'mix-b']) {
+    $(id).replaceChildren(...styles.map((name) => new Option(name, name)));
+  }
+  if (!styles.includes(state.morph.a)) state.morph.a = styles[0];
+  if (!styles.includes(state.morph.b)) state.morph.b = styles[Math.min(1, styles.length - 1)];
+  $('tour').disabled = styles.length < 2;
+  showMorph();
 }
 
 function processingSize(video, multiple) {
@@ -211,6 +313,13 @@ async function stylise(video) {
     data[i + c2 * plane] = rgba[p + 2] * scale;
   }
   const feeds = { [state.session.inputNames[0]]: new ort.Tensor('float32', data, [1, 3, h, w]) };
+  let mix = null;
+  if (state.mixing) {
+    if (state.tour) tourStep(performance.now());
+    mix = currentMix();
+    const weights = mixWeights(mix, state.mixing.styles);
+    feeds[state.mixing.input] = new ort.Tensor('float32', weights, [1, weights.length]);
+  }
   const results = await state.session.run(feeds);
   const result = results[state.session.outputNames[0]];
   const out = result.location === 'cpu' ? result.data : await result.getData();
@@ -235,6 +344,12 @@ async function stylise(video) {
   if (result.dispose) result.dispose();
   status.width = w;
   status.height = h;
+  if (mix) {
+    const text = describeMix(mix);
+    if (text !== status.mixText) $('stylised-caption').textContent = `stylised: ${status.style} (${text})`;
+    status.mix = mix;
+    status.mixText = text;
+  }
 }
 
 function countFrame(started) {
@@ -267,9 +382,11 @@ async function loop(video) {
         const built = await buildSession(want);
         if (state.session) await state.session.release();
         state.session = built.session;
-        state.io = built.style.io;
+        state.io = built.file.io;
+        setUpMorph(built.style.styles ? { styles: built.file.styles, input: built.file.weights_input } : null);
         Object.assign(status, { backend: built.backend, backendNote: built.note, style: built.style.name,
-                                frames: 0, fps: 0 });
+                                frames: 0, fps: 0, mix: null, mixText: '', model: built.file.url,
+                                sessions: status.sessions + 1 });
         state.times = [];
         $('stylised-caption').textContent = `stylised: ${built.style.name}`;
         clearError('style');
@@ -307,7 +424,7 @@ async function loadStyles() {
   const response = await fetch('/styles.json');
   if (!response.ok) throw new Error(`/styles.json: HTTP ${response.status}`);
   const listing = await response.json();
-  return listing.styles || [];
+  return [...(listing.styles || []), ...(listing.networks || [])];
 }
 
 function setUpControls(video) {
@@ -321,6 +438,27 @@ function setUpControls(video) {
   });
   $('file').addEventListener('change', (event) => {
     if (event.target.files.length) playFile(video, event.target.files[0]);
+  });
+  // The morph changes only what the next frame feeds the network; the session stays.
+  const morphed = () => {
+    state.tour = null;
+    status.tour = false;
+    state.morph = { a: $('mix-a').value, b: $('mix-b').value, t: Number($('mix-t').value) / 100 };
+    showMorph();
+  };
+  for (const id of ['mix-a', 'mix-b']) $(id).addEventListener('change', morphed);
+  $('mix-t').addEventListener('input', morphed);
+  $('tour').addEventListener('click', () => {
+    if (state.tour || !state.mixing) {
+      morphed();
+      return;
+    }
+    // On from where the slider is: the first glide goes from A to B and starts at its mix, without a jump.
+    const { a, b, t } = state.morph;
+    const into = t > 0 && a !== b ? TOUR_STAY_S + unease(t) * TOUR_GLIDE_S : 0;
+    state.tour = { start: performance.now() - into * 1000, order: tourOrder(state.mixing.styles, a, b) };
+    status.tour = true;
+    tourStep(performance.now());
   });
   return ask;
 }
@@ -355,11 +493,14 @@ async function main() {
     showError('page', 'No styles are installed (see `realtime styles`).');
     return;
   }
+  const blends = document.createElement('optgroup');
+  blends.label = 'multi-style networks (morph)';
   for (const s of state.styles) {
-    const option = new Option(s.name, s.name);
+    const option = new Option(s.styles ? `${s.name}: ${s.styles.join(', ')}` : s.name, s.name);
     option.title = s.note || '';
-    $('style').add(option);
+    (s.styles ? blends : $('style')).append(option);
   }
+  if (blends.children.length) $('style').append(blends);
   $('style').disabled = false;
   const wanted = params.get('style');
   if (wanted && state.styles.some((s) => s.name === wanted)) $('style').value = wanted;
