@@ -3,7 +3,9 @@ style on a fake camera fed from a real clip (Chromium's own --use-file-for-fake-
 
 The stylised frame is checked against onnxruntime in Python on the very frame the page fed the network
 (the page keeps it in a hidden canvas), so the test proves the page's pre- and post-processing, not just
-that something was drawn. A screenshot goes to benchmarks/ to be looked at.
+that something was drawn. A screenshot goes to benchmarks/ to be looked at. A multi-style network made
+here from shipped networks gets the page's morph: on a still camera, its two ends and a blend differ and
+each matches onnxruntime in Python with the same style weights.
 """
 
 from __future__ import annotations
