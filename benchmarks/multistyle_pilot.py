@@ -48,6 +48,7 @@ import onnxruntime as ort
 import torch
 
 from realtime.media import images
+from realtime.media.interrupts import DeferredInterrupt, StopSignals
 from realtime.training import multistyle
 from realtime.training.distill import GramMatch, chroma_error, distill_loss
 from realtime.training.losses import TRAIN_STYLE
@@ -218,47 +219,51 @@ def train(args: argparse.Namespace) -> None:
     losses: dict[str, list[float]] = {s: [] for s in styles}
     shapes = list(data.shapes.items())
     shape_weights = [len(v) for _, v in shapes]
-    while spent < budget:
-        t0 = time.perf_counter()
-        if step % 2 == 0:  # whole photos of one shape
-            _, pool = rng.choices(shapes, weights=shape_weights)[0]
-            picks = [data.train["full"][i] for i in rng.sample(pool, min(2, len(pool)))]
-        else:
-            picks = [data.train["crop"][i] for i in rng.sample(range(len(data.train["crop"])), 4)]
-        index = [next_style() for _ in picks]
-        x = torch.stack([p for p, _ in picks]).float()
-        target = torch.stack([t[s] for (_, t), s in zip(picks, index)]).float()
-        w = torch.zeros(len(picks), len(styles))
-        w[torch.arange(len(picks)), torch.tensor(index)] = 1.0
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(spent / budget, step, args.lr, args.ramp)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            y = model(x, w).float()
-        parts = distill_loss(y, target)
-        total = parts["l1"] + args.edge_weight * parts["edge"]
-        if args.chroma_weight > 0:
-            total = total + args.chroma_weight * chroma_error(y, target)
-        if match is not None:  # on one random window shared by the batch: a local texture match, 1/4 the VGG cost
-            size = min(args.gram_window, *y.shape[-2:])
-            top, left = rng.randrange(y.shape[-2] - size + 1), rng.randrange(y.shape[-1] - size + 1)
-            window = (..., slice(top, top + size), slice(left, left + size))
+    with StopSignals(), DeferredInterrupt() as stop:  # Ctrl-C or SIGTERM: finish the step, keep the weights
+        while spent < budget and not stop.requested:
+            t0 = time.perf_counter()
+            if step % 2 == 0:  # whole photos of one shape
+                _, pool = rng.choices(shapes, weights=shape_weights)[0]
+                picks = [data.train["full"][i] for i in rng.sample(pool, min(2, len(pool)))]
+            else:
+                picks = [data.train["crop"][i] for i in rng.sample(range(len(data.train["crop"])), 4)]
+            index = [next_style() for _ in picks]
+            x = torch.stack([p for p, _ in picks]).float()
+            target = torch.stack([t[s] for (_, t), s in zip(picks, index)]).float()
+            w = torch.zeros(len(picks), len(styles))
+            w[torch.arange(len(picks)), torch.tensor(index)] = 1.0
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(spent / budget, step, args.lr, args.ramp)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-                gram_error = match(y[window], target[window])
-            total = total + args.gram_weight * gram_error
-            gram_errors.append(float(gram_error.detach()))
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        with torch.no_grad():
-            per = (y.detach() - target).abs().mean(dim=(1, 2, 3))
-        for s, v in zip(index, per.tolist()):
-            losses[styles[s]].append(v)
-        step += 1
-        spent += time.perf_counter() - t0  # validation time is not training time
-        if spent - last_eval >= args.eval_every or spent >= budget:
+                y = model(x, w).float()
+            parts = distill_loss(y, target)
+            total = parts["l1"] + args.edge_weight * parts["edge"]
+            if args.chroma_weight > 0:
+                total = total + args.chroma_weight * chroma_error(y, target)
+            if match is not None:  # on one random window shared by the batch: a local texture match, 1/4 the VGG cost
+                size = min(args.gram_window, *y.shape[-2:])
+                top, left = rng.randrange(y.shape[-2] - size + 1), rng.randrange(y.shape[-1] - size + 1)
+                window = (..., slice(top, top + size), slice(left, left + size))
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                    gram_error = match(y[window], target[window])
+                total = total + args.gram_weight * gram_error
+                gram_errors.append(float(gram_error.detach()))
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            with torch.no_grad():
+                per = (y.detach() - target).abs().mean(dim=(1, 2, 3))
+            for s, v in zip(index, per.tolist()):
+                losses[styles[s]].append(v)
+            step += 1
+            spent += time.perf_counter() - t0  # validation time is not training time
+            if spent - last_eval >= args.eval_every or spent >= budget:
+                record(step, spent, losses)
+                losses = {s: [] for s in styles}
+                last_eval = spent
+        if stop.requested and spent - last_eval > 0:
             record(step, spent, losses)
-            losses = {s: [] for s in styles}
-            last_eval = spent
+            print(f"stopped ({stop.why}): weights at step {done_steps + step} kept in {out}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------- judge
