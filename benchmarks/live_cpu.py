@@ -71,6 +71,22 @@ def busy_seconds() -> float:
     return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_quiet(limit_s: float, paused: int | None, sample_s: float = 1.0, idle: float = 0.05) -> None:
+    """Wait (up to `limit_s`) until the machine's cores are idle but for `idle` of them over `sample_s`;
+    the paused process runs again while we wait, so it is never held stopped for long."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = busy_seconds()
+        time.sleep(sample_s)
+        if (busy_seconds() - before) / (sample_s * (os.cpu_count() or 1)) <= idle or time.monotonic() > deadline:
+            return
+        if paused:
+            os.kill(paused, signal.SIGCONT)
+        time.sleep(5)
+        if paused:
+            os.kill(paused, signal.SIGSTOP)
+
+
 def child_seconds() -> float:
     import resource
 
@@ -109,6 +125,8 @@ def main() -> None:
     parser.add_argument("--settings", default=",".join(SETTINGS), help="Comma-separated settings; the baseline is always run.")
     parser.add_argument("--json", type=Path, default=RESULTS / "live_cpu.json")
     parser.add_argument("--pause", type=int, metavar="PID", help="A process to stop during each run (a training job).")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                        help="Before each run, wait up to S seconds for other processes to leave the cores idle.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.child is not None:
@@ -127,6 +145,7 @@ def main() -> None:
                 if args.pause:
                     os.kill(args.pause, signal.SIGSTOP)
                 try:
+                    wait_quiet(args.wait_quiet, args.pause)
                     runs[(size, setting)].append(run_once(args.style, args.clip, size, args.frames, setting))
                 finally:
                     if args.pause:
