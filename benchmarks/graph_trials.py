@@ -5,6 +5,8 @@ of the webcam's two frames in flight gets), in interleaved rounds at 640x480 and
 
 - `opt extended` / `opt basic`: onnxruntime's lower graph optimisation levels (no blocked NCHWc layout);
 - `pad before upsample`: the rewrite below (the same pixels);
+- `fold output`: the skip conv, the sum and the output scale folded into the last conv (see fold_output);
+- `both exact rewrites`: the two above together;
 - `zero pad in conv`: every reflect Pad folded into its Conv as zero padding (a look change: dark borders).
 
 Pixels are compared with the shipped graph on a frame of the clip: identical, or PSNR in dB (a rewrite
@@ -164,6 +166,71 @@ def zero_pad_in_conv(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     return model, len(drop)
 
 
+def fold_output(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """The CPU network's ending `(conv3x3(pad(h)) + conv1x1(x)) * 127.5 + 127.5` as one conv:
+    `conv3x3'(pad(concat(h, x)))`, the photo's 1x1 weights at the centre tap of x's channels and the
+    scale and offset folded into the weights, so the full-size skip conv, its layout conversion and three
+    full-size Add/Mul passes go. The same sums in another order: a rounding difference."""
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    g = model.graph
+    by_output = {n.output[0]: n for n in g.node}
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    for add in g.node:
+        if add.op_type != "Add" or len(add.input) != 2:
+            continue
+        convs = [by_output.get(i) for i in add.input]
+        if any(c is None or c.op_type != "Conv" for c in convs):
+            continue
+        shapes = [(_const(g, c.input[1]).shape if _const(g, c.input[1]) is not None else None) for c in convs]
+        if None in shapes:
+            continue
+        order = sorted(range(2), key=lambda k: shapes[k][2])  # the 1x1 first
+        skip, main_conv = convs[order[0]], convs[order[1]]
+        pad = by_output.get(main_conv.input[0])
+        if shapes[order[0]][2:] != (1, 1) or shapes[order[1]][2:] != (3, 3) or pad is None or pad.op_type != "Pad" \
+                or len(users[pad.output[0]]) != 1 or any(len(users[c.output[0]]) != 1 for c in convs):
+            continue
+        mul = users[add.output[0]][0] if len(users.get(add.output[0], [])) == 1 else None
+        offset = users[mul.output[0]][0] if mul is not None and mul.op_type == "Mul" and len(users[mul.output[0]]) == 1 else None
+        if offset is None or offset.op_type != "Add":
+            continue
+        scale, shift = _const(g, mul.input[1]), _const(g, offset.input[1])
+        if scale is None or shift is None or scale.size != 1 or shift.size != 1:
+            continue
+        w3, b3 = _const(g, main_conv.input[1]), _const(g, main_conv.input[2])
+        w1, b1 = _const(g, skip.input[1]), _const(g, skip.input[2])
+        weight = np.zeros((w3.shape[0], w3.shape[1] + w1.shape[1], 3, 3), np.float32)
+        weight[:, :w3.shape[1]] = w3
+        weight[:, w3.shape[1]:, 1, 1] = w1[:, :, 0, 0]
+        weight *= float(scale)
+        bias = ((b3 + b1) * float(scale) + float(shift)).astype(np.float32)
+        g.initializer.extend([numpy_helper.from_array(weight, f"{PREFIX}fold_w"), numpy_helper.from_array(bias, f"{PREFIX}fold_b")])
+        joined = f"{PREFIX}joined"
+        concat = helper.make_node("Concat", [pad.input[0], skip.input[0]], [joined], axis=1, name=f"{PREFIX}concat")
+        pad.input[0] = joined
+        main_conv.input[1], main_conv.input[2] = f"{PREFIX}fold_w", f"{PREFIX}fold_b"
+        for user in users[offset.output[0]]:
+            for k, name in enumerate(user.input):
+                if name == offset.output[0]:
+                    user.input[k] = main_conv.output[0]
+        gone = {skip.output[0], add.output[0], mul.output[0], offset.output[0]}
+        nodes = []
+        for node in g.node:
+            if node.output[0] in gone:
+                continue
+            if node.output[0] == pad.output[0]:
+                nodes.append(concat)
+            nodes.append(node)
+        del g.node[:]
+        g.node.extend(nodes)
+        return model, 1
+    return proto, 0
+
+
 def session(proto: onnx.ModelProto, level=None):
     from realtime.engine.session import session_options
 
@@ -194,6 +261,8 @@ def main() -> None:
     sessions = {"shipped": session(shipped), "opt extended": session(shipped, levels.ORT_ENABLE_EXTENDED),
                 "opt basic": session(shipped, levels.ORT_ENABLE_BASIC),
                 "pad before upsample": session(pad_before_upsample(shipped)[0]),
+                "fold output": session(fold_output(shipped)[0]),
+                "both exact rewrites": session(fold_output(pad_before_upsample(shipped)[0])[0]),
                 "zero pad in conv": session(zero_pad_in_conv(shipped)[0])}
     ok, still = cv2.VideoCapture(str(args.clip)).read()
     if not ok:
