@@ -70,7 +70,7 @@ def bench(
     runs: int = typer.Option(3, help="At least this many timed frames per cell (after one warm-up)."),
     seconds: float = typer.Option(5.0, help="Keep timing a cell until this many seconds have passed."),
     pytorch: bool = typer.Option(True, help="Also time PyTorch eager on the same architecture (when installed)."),
-    threads: int = typer.Option(0, min=0, help="Intra-op threads per session (0: onnxruntime's choice, one per core)."),
+    threads: int = typer.Option(0, help="Intra-op threads per session (0: onnxruntime's choice, one per core)."),
     profile: bool = typer.Option(False, "--profile", help="Also print (and write) where the network's time goes per operator type."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results, machine and versions as JSON."),
 ) -> None:
@@ -82,6 +82,8 @@ def bench(
     from realtime.tools import bench as bench_mod
 
     size_list = bench_mod.parse_sizes(sizes)
+    if threads < 0:
+        raise UserError(f"--threads {threads}: use 1 or more, or 0 for onnxruntime's choice")
     devices = ["cpu", "cuda"] if device == Device.auto else [device.value]
     if device == Device.auto and not cuda_driver_present():
         say("no NVIDIA driver found: timing the CPU only")
