@@ -168,6 +168,7 @@ CASES = [
     ("evaluate: a classifier", ["evaluate", "classifier.onnx", "--clip", "clip.ts"], "classifier.onnx"),
     ("bench: bad size", ["bench", "--style", MOSAIC, "--sizes", "12x"], "--sizes"),
     ("bench: unknown style", ["bench", "--style", "no_such_style", "--sizes", "240p"], "no_such_style"),
+    ("bench: negative threads", ["bench", "--style", MOSAIC, "--sizes", "240p", "--threads", "-1"], "--threads"),
 ]
 
 

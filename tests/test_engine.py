@@ -141,3 +141,32 @@ def test_bench_prints_a_table_and_writes_json(tiny_onnx, tmp_path):
     ours = [r for r in data["results"] if r["backend"] == "onnxruntime-cpu"]
     assert {r["io"] for r in ours} == {"uint8", "float"}  # frames into the graph as they are, and the float path
     assert all(r["network_ms"] > 0 and r["outside_ms"] >= 0 for r in ours)  # medians of separate timings: no ordering
+
+
+def test_bench_profile_splits_the_network_time_by_operator_type(tiny_onnx, tmp_path):
+    """`bench --profile`: onnxruntime's own trace, grouped by operator type, in a table and the JSON."""
+    out = tmp_path / "bench.json"
+    result = cli("bench", "--style", tiny_onnx, "--sizes", "160x120,240p", "--device", "cpu", "--runs", 2,
+                 "--seconds", 0.1, "--no-pytorch", "--threads", 1, "--profile", "--json", out)
+    assert result.code == 0, result.stderr
+    assert "per operator type" in result.stdout and "Conv" in result.stdout
+    ops = json.loads(out.read_text())["operators"]
+    for size in ("160x120", "240p"):
+        mine = [o for o in ops if o["size"] == size]
+        assert abs(sum(o["percent"] for o in mine) - 100) < 0.5, mine
+        assert len({o["op"] for o in mine}) == len(mine)  # one row per operator type
+        assert {"Conv", "InstanceNormalization", "Cast"} <= {o["op"] for o in mine}  # the network and the uint8 wrapper
+        assert all(o["ms_per_frame"] >= 0 for o in mine) and sum(o["ms_per_frame"] for o in mine) > 0
+    # a bigger frame costs the convolutions more
+    conv = {o["size"]: o["ms_per_frame"] for o in ops if o["op"] == "Conv"}
+    assert conv["240p"] > conv["160x120"]
+
+
+def test_a_profiling_engine_stylises_as_a_plain_one(tiny_onnx):
+    frame = np.random.default_rng(3).integers(0, 256, (72, 96, 3), dtype=np.uint8)
+    profiled = Engine(tiny_onnx, device="cpu", profile=True)
+    assert np.array_equal(profiled(frame), Engine(tiny_onnx, device="cpu")(frame))
+    profiled(frame)
+    spent = profiled.operator_time()
+    assert spent["Conv"] > 0
+    assert Engine(tiny_onnx, device="cpu").operator_time() == {}  # not profiling: nothing to read

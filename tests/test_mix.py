@@ -162,8 +162,8 @@ def test_webcam_glides_between_styles_of_one_network_and_tours(models):
     seen = []
     run = LiveLoop.take
 
-    def take(self, image):
-        job = run(self, image)
+    def take(self, image, *rest):
+        job = run(self, image, *rest)
         seen.append(job.mix)
         return job
 

@@ -4,6 +4,7 @@ recordings, Ctrl-C, a camera that vanishes, and the one-line refusals."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -656,3 +657,27 @@ def test_max_fps_caps_the_loop_and_bad_caps_are_refused(tmp_path):
     assert 0 < fps <= 4.4, result.stdout
     assert_clean_error(cli("webcam", "--source", BUNNY, "--style", "mosaic", "--no-display", "--max-fps", -1),
                        "--max-fps")
+
+
+STAGE_SPLIT = re.compile(r"; per frame capture\+decode ([\d.]+), colour/resize ([\d.]+), network ([\d.]+), "
+                         r"post ([\d.]+), display/encode ([\d.]+) ms")
+
+
+def test_summary_splits_a_frame_into_stages(tiny_onnx, tmp_path):
+    """The summary says where a frame's time went; a recording shows up as encode time, a smaller size as resizing."""
+    plain = cli("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--max-frames", 12,
+                "--device", "cpu", timeout=300)
+    recorded = cli("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--max-frames", 12,
+                   "--width", 320, "--height", 180, "--record", tmp_path / "r.mp4", "--device", "cpu", timeout=300)
+    stages = []
+    for result in (plain, recorded):
+        assert result.code == 0, result.stderr
+        line = result.stdout.strip().splitlines()[-1]
+        assert line.startswith("webcam: 12 frames in "), line
+        match = STAGE_SPLIT.search(line)
+        assert match is not None, line
+        stages.append([float(v) for v in match.groups()])
+    for capture, resize, network, post, output in stages:
+        assert capture > 0 and network > 0 and resize >= 0 and post >= 0 and output >= 0
+    assert stages[0][4] < stages[1][4]  # encoding the recording costs display/encode time
+    assert stages[0][1] < stages[1][1]  # 640x360 frames scaled to 320x180 in the reader

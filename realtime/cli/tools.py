@@ -70,6 +70,8 @@ def bench(
     runs: int = typer.Option(3, help="At least this many timed frames per cell (after one warm-up)."),
     seconds: float = typer.Option(5.0, help="Keep timing a cell until this many seconds have passed."),
     pytorch: bool = typer.Option(True, help="Also time PyTorch eager on the same architecture (when installed)."),
+    threads: int = typer.Option(0, help="Intra-op threads per session (0: onnxruntime's choice, one per core)."),
+    profile: bool = typer.Option(False, "--profile", help="Also print (and write) where the network's time goes per operator type."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results, machine and versions as JSON."),
 ) -> None:
     """Frames per second of the engine per provider, fp32, fp16 and int8 (when installed), next to PyTorch eager."""
@@ -80,6 +82,8 @@ def bench(
     from realtime.tools import bench as bench_mod
 
     size_list = bench_mod.parse_sizes(sizes)
+    if threads < 0:
+        raise UserError(f"--threads {threads}: use 1 or more, or 0 for onnxruntime's choice")
     devices = ["cpu", "cuda"] if device == Device.auto else [device.value]
     if device == Device.auto and not cuda_driver_present():
         say("no NVIDIA driver found: timing the CPU only")
@@ -102,15 +106,35 @@ def bench(
             table.add_row(row.size, row.backend, row.precision, row.io, f"{row.ms_per_frame:.1f}", ms(row.network_ms),
                           ms(row.outside_ms), f"{row.fps:.2f}", str(row.runs))
 
-        rows = bench_mod.run_bench(models, size_list, devices, runs, seconds, pytorch, say, on_row)
+        operators: list[bench_mod.OpShare] = []
+        rows = bench_mod.run_bench(models, size_list, devices, runs, seconds, pytorch, say, on_row, threads or None,
+                                   operators.extend if profile else None)
         STDOUT.print(table)
-        data = bench_mod.report(rows, name, "realtime " + " ".join(sys.argv[1:]))
+        if profile:
+            STDOUT.print(operator_table(name, operators))
+        data = bench_mod.report(rows, name, "realtime " + " ".join(sys.argv[1:]), operators if profile else None)
         for key, ratio in data["onnxruntime_over_pytorch_fps"].items():  # type: ignore[union-attr]
             typer.echo(f"onnxruntime / PyTorch eager at {key}: {ratio:.2f}x")
         reports.append(data)
     if json_path:
         bench_mod.write_json(json_path, reports[0] if len(reports) == 1 else {"styles": reports})
         say(f"wrote {json_path}")
+
+
+def operator_table(name: str, operators: list) -> "Table":
+    """One column per size and backend: each operator type's share of the network's time."""
+    from rich.table import Table
+
+    columns = list(dict.fromkeys((o.size, o.backend, o.precision) for o in operators))
+    table = Table(title=f"realtime bench --profile: {name}, % of the network's time per operator type")
+    table.add_column("operator")
+    for size, backend, precision in columns:
+        table.add_column(f"{size} {backend.removeprefix('onnxruntime-')} {precision}", justify="right")
+    share = {(o.size, o.backend, o.precision, o.op): o for o in operators}
+    for op in dict.fromkeys(o.op for o in operators):
+        cells = [share.get((*c, op)) for c in columns]
+        table.add_row(op, *(f"{o.percent:.1f} % ({o.ms_per_frame:.1f} ms)" if o else "" for o in cells))
+    return table
 
 
 @app.command()

@@ -45,6 +45,7 @@ class EngineOptions:
     stabilize: float = 0.0  # flow-warped blending with the previous output, 0 (off) .. 1
     threads: int | None = None  # intra-op threads of each session (None: onnxruntime's choice)
     uint8_io: bool = True  # frames enter the graph as uint8 (bench turns it off to time the float path)
+    profile: bool = False  # onnxruntime times every node (bench --profile reads it with Engine.operator_time)
 
     def checked(self) -> "EngineOptions":
         registry.check_net(self.net)
@@ -100,7 +101,7 @@ class Runtime:
             path, mix = path.path, path.as_dict()
         return Engine(path, scale=o.scale, notify=_quiet if quiet else self.notify, strength=o.strength,
                       preserve_color=o.preserve_color, tile=o.tile, uint8_io=o.uint8_io, threads=o.threads,
-                      placement=self.placement, mix=mix)
+                      placement=self.placement, profile=o.profile, mix=mix)
 
     def painting_engine(self, paintings: Paintings, o: EngineOptions, quiet: bool = False):
         """A PaintingEngine; the first one fetches the networks (once per machine) and says what runs."""

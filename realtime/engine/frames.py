@@ -6,6 +6,7 @@ realtime.engine.build, the one path from a --style value to running engines.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from realtime.engine import tiling
 from realtime.engine.blend import blend, check_strength
-from realtime.engine.session import CUDA, Placement, make_session, place, read_info, sibling_session
+from realtime.engine.session import CUDA, Placement, end_profile, make_session, place, read_info, sibling_session
 from realtime.errors import UserError
 
 MIN_SIDE = 32  # smaller frames are padded up (edge pixels repeated) and cropped back: the network's own
@@ -42,17 +43,18 @@ class Engine:
     def __init__(self, model: Path | str, device: str = "auto", scale: float = 1.0,
                  notify: Callable[[str], None] = lambda msg: None, strength: float = 1.0,
                  preserve_color: bool = False, tile: int | None = tiling.DEFAULT_BUDGET, uint8_io: bool = True,
-                 threads: int | None = None, placement: Placement | None = None,
+                 threads: int | None = None, placement: Placement | None = None, profile: bool = False,
                  mix: Mapping[str, float] | None = None):
         check_scale(scale)
         self.strength = check_strength(strength)
         self.preserve_color = preserve_color
         self.threads = threads
+        self.profile = profile  # onnxruntime times every node (`operator_time`); for `realtime bench --profile`
         path = Path(model)
         if not path.is_file():
             raise UserError(f"{path}: model file not found")
         self._model = path.read_bytes()  # read once: the session, the uint8 wrapper and the tile graphs share it
-        self.session = make_session(self._model, path, placement or place(device), notify, threads)
+        self.session = make_session(self._model, path, placement or place(device), notify, threads, profile)
         self.info = read_info(self.session, path)
         self._weights: np.ndarray | None = None
         self._mix: dict[str, float] = {}
@@ -69,6 +71,7 @@ class Engine:
         self.tile = tile
         self._tiler: tiling.Tiler | None = None
         self._notify = notify
+        self.last_spent: dict[str, float] = {}  # the last call's seconds in "resize" and "post" (the live loop's split)
 
     @property
     def mix(self) -> dict[str, float]:
@@ -115,7 +118,22 @@ class Engine:
             return None
 
     def _sibling_session(self, model: bytes, arena: bool = True):
-        return sibling_session(model, self.session, self.threads, arena)
+        return sibling_session(model, self.session, self.threads, arena, self.profile)
+
+    def operator_time(self, skip_runs: int = 1) -> dict[str, float]:
+        """Microseconds per operator type over every run so far but each session's first `skip_runs`
+        (an engine made with `profile`); ends profiling."""
+        spent: dict[str, float] = {}
+        sessions = [self.session, self._u8]
+        if self._tiler is not None:
+            sessions += [self._tiler.stats_session, self._tiler.tile_session]
+        ended: set[int] = set()
+        for session in sessions:
+            if self.profile and session is not None and id(session) not in ended:
+                ended.add(id(session))
+                for op, us in end_profile(session, skip_runs).items():
+                    spent[op] = spent.get(op, 0.0) + us
+        return spent
 
     @property
     def device(self) -> str:
@@ -209,15 +227,20 @@ class Engine:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError("Engine expects a uint8 BGR frame of shape (H, W, 3)")
         src = frame
+        t0 = time.perf_counter()
         if self.scale != 1.0:
             h, w = frame.shape[:2]
             size = (max(4, round(w * self.scale)), max(4, round(h * self.scale)))
             src = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        t1 = time.perf_counter()
         out = self.stylise(src)
+        t2 = time.perf_counter()
         if out.shape[:2] != frame.shape[:2]:
             out = cv2.resize(out, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+        t3 = time.perf_counter()
         if self.preserve_color or self.strength != 1.0:
             out = blend(frame, out, self.strength, keep_color=self.preserve_color)
+        self.last_spent = {"resize": (t1 - t0) + (t3 - t2), "post": time.perf_counter() - t3}
         return out
 
 

@@ -8,7 +8,9 @@ exports (other projects' networks, users' own) work too.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -119,27 +121,31 @@ def place(device: str) -> Placement:
     return Placement(device, reason)
 
 
-def session_options(arena: bool = True, threads: int | None = None):
+def session_options(arena: bool = True, threads: int | None = None, profile: bool = False):
     """`arena=False` hands memory back after each run (the tile graphs: a big frame's peak stays bounded);
-    `threads`: intra-op threads on the CPU (None: onnxruntime's choice, one per core)."""
+    `threads`: intra-op threads on the CPU (None: onnxruntime's choice, one per core);
+    `profile`: onnxruntime times every node into a trace file (`end_profile` reads it back)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.enable_cpu_mem_arena = arena
     if threads:
         options.intra_op_num_threads = threads
+    if profile:
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"realtime-profile-{os.getpid()}")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     return options
 
 
 def make_session(model: bytes, label: Path, placement: Placement, notify: Callable[[str], None],
-                 threads: int | None = None):
+                 threads: int | None = None, profile: bool = False):
     """A style's session on the placement's device; says once when CUDA was wanted and the CPU is used."""
     import onnxruntime as ort
 
     try:
-        session = ort.InferenceSession(model, sess_options=session_options(threads=threads),
+        session = ort.InferenceSession(model, sess_options=session_options(threads=threads, profile=profile),
                                        providers=placement.providers())
     except Exception as exc:  # onnxruntime raises its own types for corrupt or foreign files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -173,10 +179,32 @@ def cuda_probe() -> str:
     return "" if CUDA in session.get_providers() else "the session fell back to the CPU"
 
 
-def sibling_session(model: bytes, session, threads: int | None = None, arena: bool = True):
+def sibling_session(model: bytes, session, threads: int | None = None, arena: bool = True, profile: bool = False):
     """Another graph of the same network (uint8 wrapper, tile graphs) on the providers its session got."""
     import onnxruntime as ort
 
     options = session.get_provider_options()
-    return ort.InferenceSession(model, sess_options=session_options(arena, threads),
+    return ort.InferenceSession(model, sess_options=session_options(arena, threads, profile),
                                 providers=[(name, options.get(name, {})) for name in session.get_providers()])
+
+
+def end_profile(session, skip_runs: int = 1) -> dict[str, float]:
+    """Microseconds per operator type that a profiling session spent in its nodes after its first
+    `skip_runs` runs (their one-off allocations would skew it), from onnxruntime's trace file, read and
+    deleted; the layout reorders onnxruntime inserts count as operator types of their own."""
+    name = session.end_profiling()
+    if not name:
+        return {}
+    path = Path(name)
+    try:
+        events = json.loads(path.read_text())
+    finally:
+        path.unlink(missing_ok=True)
+    runs = sorted((e["ts"] + e.get("dur", 0) for e in events if e.get("name") == "model_run"))
+    after = runs[skip_runs - 1] if skip_runs and len(runs) > skip_runs else float("-inf")
+    spent: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event.get("ts", 0) > after and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            spent[op] = spent.get(op, 0.0) + float(event.get("dur", 0))
+    return spent

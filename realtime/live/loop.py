@@ -46,6 +46,11 @@ ESC = 27
 LEFT_KEYS = {0x1000012, 0xFF51, 0x250000}
 RIGHT_KEYS = {0x1000014, 0xFF53, 0x270000}
 QUIT = "quit"
+# Where a frame's time goes, in the summary's order: the reader thread's read and decode, scaling and
+# mirroring, the style network (colour conversion in the graph), blending, steadying and the overlay,
+# then showing, recording and sending. Frames in flight overlap, so the parts add to more than 1/fps.
+STAGES = {"capture": "capture+decode", "resize": "colour/resize", "network": "network", "post": "post",
+          "output": "display/encode"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Job:
     strength: float
     preserve_color: bool
     taken: float = 0.0  # the loop's clock when the frame was taken: latency is measured from here
+    spent: dict = field(default_factory=dict)  # seconds per stage (STAGES), filled by whichever thread does each
     mix: Optional[dict] = None  # a multi-style network's mix for this frame (a glide moves it frame by frame)
 
     def run(self, slot: int) -> np.ndarray:
@@ -68,7 +74,14 @@ class Job:
         engine.strength, engine.preserve_color = self.strength, self.preserve_color  # engines are per style
         if self.mix is not None:
             engine.mix = self.mix
-        return engine(self.image)
+        start = time.perf_counter()
+        out = engine(self.image)
+        whole = time.perf_counter() - start
+        parts = getattr(engine, "last_spent", {})  # engines that do not split their time count it all as network
+        for stage, seconds in parts.items():
+            self.spent[stage] = self.spent.get(stage, 0.0) + seconds
+        self.spent["network"] = self.spent.get("network", 0.0) + whole - sum(parts.values())
+        return out
 
 
 @dataclass
@@ -99,6 +112,15 @@ class Summary:
     snapshots: list[Path] = field(default_factory=list)
     dropped: int = 0
     latency_s: float = 0.0  # summed over the frames: from taking a frame to its result (frames in flight add to it)
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))  # seconds summed over frames
+
+    def add(self, spent: dict[str, float]) -> None:
+        for stage, seconds in spent.items():
+            self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+
+    def stage_ms(self) -> dict[str, float]:
+        """Mean milliseconds a frame spent in each stage, in the thread that did it."""
+        return {stage: 1000 * self.stages.get(stage, 0.0) / self.frames if self.frames else 0.0 for stage in STAGES}
 
     @property
     def fps(self) -> float:
@@ -116,6 +138,8 @@ class Summary:
                 f"{self.latency_ms:.0f} ms a frame from taking to result, device {device} ({providers})")
         if self.dropped:
             text += f", {self.dropped} stale source frames skipped"
+        if self.frames:
+            text += "; per frame " + ", ".join(f"{STAGES[k]} {ms:.1f}" for k, ms in self.stage_ms().items()) + " ms"
         return text + (f"; {self.reason}" if self.reason else "")
 
 
@@ -147,6 +171,7 @@ class LiveLoop:
         self.last_clean: Optional[np.ndarray] = None
         self.last_view: Optional[np.ndarray] = None
         self._used_record_path = False
+        self._output_s = 0.0
         self._due = 0.0  # the loop's clock when the next frame may be taken (max_fps)
         self._ctrl_c = DeferredInterrupt()
 
@@ -235,15 +260,19 @@ class LiveLoop:
         self.say(f"wrote {done} ({recorder.frames} frames at {recorder.fps:g} fps)")
 
     # -- frames ---------------------------------------------------------------------------------
-    def take(self, image: np.ndarray) -> "Job":
-        """A frame's work, fixed as it is taken: a key pressed while it is in flight changes the next."""
+    def take(self, image: np.ndarray, frame: Optional[capture_mod.Frame] = None) -> "Job":
+        """A frame's work, fixed as it is taken: a key pressed while it is in flight changes the next.
+        `frame`: the capture's record of it, whose reader-thread times start the stage split."""
+        start = time.perf_counter()
         if self.mirror:
             image = cv2.flip(image, 1)
+        spent = {"capture": frame.decode_s if frame else 0.0,
+                 "resize": (frame.resize_s if frame else 0.0) + time.perf_counter() - start}
         now = self.clock()
         mix = self.styles.mix_at(now)
         name = describe_mix(mix) if mix is not None else self.styles.current.name
         return Job(image, tuple(self.styles.engine_set()), self.styles.index, name,
-                   self.mirror, self.strength, self.preserve_color, now, mix)
+                   self.mirror, self.strength, self.preserve_color, now, spent, mix)
 
     def process(self, image: np.ndarray) -> Optional[np.ndarray]:
         """One frame, start to end: stylise, record, and return the view to show (None when nothing is shown)."""
@@ -253,6 +282,15 @@ class LiveLoop:
     def present(self, job: "Job", styled: np.ndarray) -> Optional[np.ndarray]:
         """A stylised frame, in order: steady, record, send; the view to show (None when nothing is shown)."""
         image = job.image
+        start = time.perf_counter()
+        try:
+            return self._present(job, styled, image)
+        finally:
+            job.spent["output"] = job.spent.get("output", 0.0) + self._output_s
+            job.spent["post"] = job.spent.get("post", 0.0) + time.perf_counter() - start - self._output_s
+
+    def _present(self, job: "Job", styled: np.ndarray, image: np.ndarray) -> Optional[np.ndarray]:
+        self._output_s = 0.0  # recording and sending, kept apart from the post-processing around them
         if self.steady:
             key = (job.style, job.mirror, image.shape)
             if key != self._steady_key:  # never blend across a style change or a flip
@@ -262,10 +300,12 @@ class LiveLoop:
         now = self.clock()
         self.meter.tick(now)
         self.summary.latency_s += now - job.taken
+        out_start = time.perf_counter()
         if self.recorder is not None:
             self.recorder.write(styled, now)
         if self.options.virtual_cam is not None:
             self.options.virtual_cam.send(styled)
+        self._output_s = time.perf_counter() - out_start
         if not (self.display.shows or self.options.screenshot):
             return None
         clean = np.hstack([image, styled]) if self.side_by_side else styled
@@ -296,7 +336,10 @@ class LiveLoop:
         self.summary.frames += 1
         if view is not None:
             self.last_view = view
+            start = time.perf_counter()
             self.display.show(view)
+            job.spent["output"] += time.perf_counter() - start
+        self.summary.add(job.spent)
         if self._interrupted():
             return False
         if self.handle_key(self.display.poll_key()) == QUIT:
@@ -351,7 +394,7 @@ class LiveLoop:
                     if not self.summary.reason and flight.flush():  # the source ended: show what is in flight
                         self.summary.reason = self.capture.end_reason
                     return
-                job = self.take(frame.image)
+                job = self.take(frame.image, frame)
                 if not flight.push(job, job):
                     return
         finally:

@@ -46,6 +46,8 @@ class Frame:
     image: np.ndarray  # uint8 BGR (H, W, 3)
     index: int  # the how-many-th frame the reader got from the source (0-based); gaps mean drops
     time: float  # time.perf_counter() when it was read
+    decode_s: float = 0.0  # the reader thread's seconds getting it from the source (read, decode, turn upright)
+    resize_s: float = 0.0  # the reader thread's seconds scaling it to --width/--height
 
 
 @contextlib.contextmanager
@@ -199,6 +201,7 @@ class Capture:
         start = time.perf_counter()
         period = 1.0 / self.fps if self.fps > 0 else 0.0
         while not self.stop_event.is_set():
+            read_start = time.perf_counter()
             ok, image = self.cap.read()
             if not ok or image is None:
                 if not self.is_camera:
@@ -212,8 +215,10 @@ class Capture:
                 continue
             failures, last_ok = 0, time.monotonic()
             image = self.orientation.apply(_as_bgr(image))
+            decoded = time.perf_counter()
             if self.size and (image.shape[1], image.shape[0]) != self.size:
                 image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+            resized = time.perf_counter()
             if self.pace and period:
                 due = start + self.frames_read * period
                 delay = due - time.perf_counter()
@@ -221,7 +226,7 @@ class Capture:
                     self.stop_event.wait(delay)
                 elif delay < -1.0:  # far behind (machine stalled): restart the clock, don't race
                     start = time.perf_counter() - self.frames_read * period
-            frame = Frame(image, self.frames_read, time.perf_counter())
+            frame = Frame(image, self.frames_read, time.perf_counter(), decoded - read_start, resized - decoded)
             self.frames_read += 1
             if not self.box.put(frame, self.stop_event):
                 return

@@ -35,6 +35,35 @@ class Row:
     outside_ms: float | None = None  # ms_per_frame - network_ms: pre/post-processing, copies
 
 
+WARM_UP = 3  # runs a profiling engine makes before its trace counts
+
+
+@dataclass
+class OpShare:
+    """One operator type's part of a network's time in onnxruntime's own profile (`bench --profile`)."""
+
+    size: str
+    backend: str
+    precision: str
+    op: str
+    ms_per_frame: float
+    percent: float
+
+
+def profile_ops(engine_for: Callable[[], object], frame: np.ndarray, runs: int, size: str, backend: str,
+                precision: str) -> list[OpShare]:
+    """Where a frame's network time goes, per operator type, largest first: `runs` frames through a fresh
+    profiling engine after WARM_UP frames (left out of the trace: a fresh session's first runs fault in its
+    memory); percentages sum to 100."""
+    engine = engine_for()
+    for _ in range(runs + WARM_UP):
+        engine(frame)
+    spent = engine.operator_time(skip_runs=WARM_UP)
+    total = sum(spent.values()) or 1.0
+    return [OpShare(size, backend, precision, op, us / 1000 / runs, 100 * us / total)
+            for op, us in sorted(spent.items(), key=lambda kv: -kv[1])]
+
+
 def parse_sizes(text: str) -> list[tuple[str, tuple[int, int]]]:
     from realtime.errors import UserError
 
@@ -115,7 +144,10 @@ def torch_stylise(width: int, device: str, fp16: bool, arch: str = "full",
 
 def run_bench(models: list[tuple[str, Path]], sizes: list[tuple[str, tuple[int, int]]], devices: list[str],
               min_runs: int, budget_s: float, pytorch: bool, notify: Callable[[str], None],
-              on_row: Callable[[Row], None]) -> list[Row]:
+              on_row: Callable[[Row], None], threads: int | None = None,
+              on_profile: Callable[[list[OpShare]], None] | None = None) -> list[Row]:
+    """The timed rows; with `on_profile`, each size's per-operator split of the engine as frames meet it
+    (uint8 path) too, on a separate profiling engine so the trace costs no timed row anything."""
     import importlib.util
 
     from realtime.engine.build import EngineOptions, Runtime
@@ -125,7 +157,7 @@ def run_bench(models: list[tuple[str, Path]], sizes: list[tuple[str, tuple[int, 
     width, arch, blocks = None, "full", None
     for precision, path in models:
         for device in devices:
-            runtime = Runtime(EngineOptions(device=device, net="full"), notify)
+            runtime = Runtime(EngineOptions(device=device, net="full", threads=threads), notify)
             engine = runtime.engine(path)
             if engine.device != device:
                 continue
@@ -146,6 +178,9 @@ def run_bench(models: list[tuple[str, Path]], sizes: list[tuple[str, tuple[int, 
                               net_sec * 1000, max(0.0, sec - net_sec) * 1000)
                     rows.append(row)
                     on_row(row)
+                if on_profile is not None:
+                    on_profile(profile_ops(lambda: runtime.engine(path, quiet=True, profile=True), frame, min_runs,
+                                           label, f"onnxruntime-{engine.device}", precision))
     if pytorch and width and importlib.util.find_spec("torch") is None:
         notify("PyTorch is not installed: timing onnxruntime only (pip install 'realtime-style[train]' adds it)")
     elif pytorch and width:
@@ -177,7 +212,8 @@ def ratios(rows: list[Row]) -> dict[str, float]:
     return out
 
 
-def report(rows: list[Row], style: str, command: str) -> dict[str, object]:
+def report(rows: list[Row], style: str, command: str, operators: list[OpShare] | None = None) -> dict[str, object]:
+    extra = {"operators": [asdict(o) for o in operators]} if operators is not None else {}
     return {
         "style": style,
         "command": command,
@@ -185,6 +221,7 @@ def report(rows: list[Row], style: str, command: str) -> dict[str, object]:
         "machine": machine(),
         "results": [asdict(r) for r in rows],
         "onnxruntime_over_pytorch_fps": ratios(rows),
+        **extra,
     }
 
 
