@@ -6,6 +6,7 @@ Three steps, each its own command:
     python benchmarks/multistyle_pilot.py cache --styles mosaic,pencil,candy --photos 300
     python benchmarks/multistyle_pilot.py train --width 16 --minutes 25
     python benchmarks/multistyle_pilot.py judge --runs w16,w32
+    python benchmarks/multistyle_pilot.py ship --name gallery       # models/gallery.onnx and its card
 
 cache: each shipped NAME.onnx run once (onnxruntime, 1 thread) on N training photos, stored as uint8 .npy
 under --cache (default /tmp/ms_cache; never commit it). Two targets per photo: the whole photo at its
@@ -377,7 +378,7 @@ def judge(args: argparse.Namespace) -> None:
             row += [outputs_by_style[st]["shipped"][p]] + [outputs_by_style[st][r][p] for r in shown]
         rows.append(row)
     sheet = contact_sheet(rows, labels, cell=args.cell)
-    sheet_path = RESULTS / "multistyle_pilot_sheet.jpg"
+    sheet_path = RESULTS / f"{args.report}_sheet.jpg"
     cv2.imwrite(str(sheet_path), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
@@ -398,8 +399,45 @@ def judge(args: argparse.Namespace) -> None:
         "frame_ms_640x480": speed,
         "sheet": str(sheet_path.relative_to(ROOT)),
     }
-    (RESULTS / "multistyle_pilot.json").write_text(json.dumps(report, indent=1))
-    print(f"wrote {RESULTS / 'multistyle_pilot.json'} and {sheet_path}")
+    (RESULTS / f"{args.report}.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {RESULTS / (args.report + '.json')} and {sheet_path}")
+
+
+# ----------------------------------------------------------------------------------------------- ship
+
+def ship(args: argparse.Namespace) -> None:
+    """The checkpoint as models/NAME.onnx with its card: the styles, the lineage and the judge's figures."""
+    from realtime.training.precision import cpu_model
+
+    model, payload = multistyle.load(args.checkpoint)
+    step = int(payload["step"])
+    curve_file = RESULTS / f"multistyle_pilot_w{model.width}{args.tag}_curve.json"
+    curve = json.loads(curve_file.read_text()) if curve_file.is_file() else {}
+    report_file = RESULTS / f"{args.report}.json"
+    report = json.loads(report_file.read_text()) if report_file.is_file() else {}
+    judged = {}
+    for style, rows in (report.get("styles") or {}).items():
+        row = rows.get(args.run)
+        if row:
+            judged[style] = {k: row[k] for k in ("style_loss_ratio", "contrast_ratio", "psnr_vs_shipped", "passes")}
+    sittings = curve.get("sittings") or ([curve["config"]] if curve.get("config") else [])
+    lineage = {
+        "distilled_from": [f"{s}.onnx" for s in model.styles],
+        "start": f"the shipped {payload['config'].get('base', 'mosaic')} network's convolutions, each style's own norms",
+        "recipe": ("benchmarks/multistyle_pilot.py train: L1 + edge L1 to each style's network output on 300 training "
+                   "photos (whole photos and 256-px crops), one-hot style weights in shuffled rounds, bf16, 1 thread"),
+        "sittings": [{k: c.get(k) for k in ("lr", "minutes", "edge_weight", "gram_weight")} for c in sittings],
+        "steps": step,
+        "train_seconds": (curve.get("points") or [{}])[-1].get("train_seconds"),
+        "cpu": cpu_model(),
+        "validation_psnr_vs_each_network": (curve.get("points") or [{}])[-1].get("val_psnr"),
+    }
+    if judged:
+        lineage["judged_on_8_kodak_photos"] = {"bars": "style loss <= 1.10x, contrast within 10 %, >= 22 dB",
+                                               "styles": judged}
+    out = MODELS / f"{args.name}.onnx"
+    errors = multistyle.export_onnx(model, out, step=step, lineage=lineage)
+    print(f"wrote {out} and {out.with_suffix('.json').name} (onnxruntime vs PyTorch {max(errors.values()):.2g})")
 
 
 def main() -> None:
@@ -432,10 +470,18 @@ def main() -> None:
     p.add_argument("--out")
     p.add_argument("--resume")
     p.set_defaults(func=train)
+    p = sub.add_parser("ship")
+    p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "multistyle.pt"))
+    p.add_argument("--name", default="gallery")
+    p.add_argument("--tag", default="-12", help="the run's curve: multistyle_pilot_wW{tag}_curve.json")
+    p.add_argument("--run", default="multistyle", help="the judge's name for the run")
+    p.add_argument("--report", default="multistyle_gallery", help="the judge's results/REPORT.json")
+    p.set_defaults(func=ship)
     p = sub.add_parser("judge")
     p.add_argument("--runs", default="multistyle", help="comma-separated checkpoints: checkpoints/RUN.pt, or paths to .pt files")
     p.add_argument("--sheet-runs", help="the runs the contact sheet shows (default: all)")
     p.add_argument("--cell", type=int, default=224)
+    p.add_argument("--report", default="multistyle_pilot", help="results/REPORT.json and REPORT_sheet.jpg")
     p.set_defaults(func=judge)
     args = parser.parse_args()
     args.func(args)

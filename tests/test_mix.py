@@ -55,7 +55,7 @@ def test_a_blend_runs_on_the_network_that_holds_its_styles(models):
     assert runtime.model("mosaic").name == "mosaic-lite.onnx"  # a single style keeps its own network
     assert [n.name for n in registry.multistyle_networks()][0] == "trio"
     with pytest.raises(UserError, match="no multi-style network holds all of these; installed: trio: mosaic, candy, udnie"):
-        runtime.model("mosaic:0.5,wave:0.5")
+        runtime.model("mosaic:0.5,nosuch:0.5")
     engine = runtime.engine("mosaic:3,candy:1")
     assert engine.info.styles == STYLES and engine.mix == {"mosaic": 0.75, "candy": 0.25}
     with pytest.raises(UserError, match="not in trio.onnx; it holds mosaic, candy, udnie"):
@@ -109,7 +109,7 @@ def test_image_command_writes_a_blend_and_refuses_a_style_the_network_lacks(mode
     assert done.code == 0, done.stderr
     engine = Engine(models / "trio.onnx", device="cpu", mix={"mosaic": 0.5, "candy": 0.5})
     assert psnr(cv2.imread(str(out)), engine(photo())) > 40
-    assert_clean_error(cli("image", PHOTOS / "kodim05.jpg", "-o", tmp_path / "x.png", "--style", "mosaic:0.5,wave:0.5",
+    assert_clean_error(cli("image", PHOTOS / "kodim05.jpg", "-o", tmp_path / "x.png", "--style", "mosaic:0.5,nosuch:0.5",
                            env=env), "no multi-style network holds all of these")
 
 
@@ -145,7 +145,7 @@ def test_video_morphs_along_a_schedule(models, tmp_path):
     assert psnr(got[10], m[10]) > apart + 1 and psnr(got[10], u[10]) > apart + 1
     assert_clean_error(cli("video", clip, "-o", tmp_path / "x.mp4", "--style", "mosaic", "--style-schedule", "0:mosaic",
                            env=env), "--style or --style-schedule")
-    assert_clean_error(cli("video", clip, "-o", tmp_path / "x.mp4", "--style-schedule", "0:mosaic,3:wave", env=env),
+    assert_clean_error(cli("video", clip, "-o", tmp_path / "x.mp4", "--style-schedule", "0:mosaic,3:nosuch", env=env),
                        "no multi-style network holds all of these")
 
 

@@ -127,7 +127,11 @@ def pick_mix(weights: dict[str, float], net: str, on_cpu: bool, fp16: bool = Fal
     networks = multistyle_networks()
     for network in networks:
         if set(weights) <= set(held_styles(network.card)):
-            return Mix(pick(network.name, net, on_cpu, fp16=fp16, int8=int8, notify=notify), tuple(weights.items()))
+            path = pick(network.name, net, on_cpu, fp16=fp16, int8=int8, notify=notify)
+            if on_cpu and net == "auto" and lite_variant(network.name) is None:
+                notify(f"{network.name}: no CPU copy ({network.name}{LITE_SUFFIX}.onnx) installed; the full network "
+                       "runs, a few times slower on a CPU than the CPU networks (--scale 0.5 helps)")
+            return Mix(path, tuple(weights.items()))
     named = ",".join(weights)
     if not networks:
         raise UserError(f"--style {named}: a blend needs a multi-style network, and none is installed; give one style")
