@@ -101,9 +101,11 @@ def display_matrix(frame: Any) -> list[int] | None:
     """The display matrix a decoded PyAV frame carries (FFmpeg puts the stream's on every frame), or None."""
     import av
 
-    wanted = av.sidedata.sidedata.Type.DISPLAYMATRIX
-    for side in getattr(frame, "side_data", ()):
-        if side.type == wanted and side.buffer_size >= 36:
+    kinds = av.sidedata.sidedata.Type
+    sides = getattr(frame, "side_data", None)
+    for item in sides if sides is not None else ():
+        side = sides[item] if isinstance(item, kinds) else item  # PyAV 18.1.1 iterates the kinds, as a mapping
+        if side.type == kinds.DISPLAYMATRIX and side.buffer_size >= 36:
             return list(struct.unpack("=9i", bytes(side)[:36]))
     return None
 
