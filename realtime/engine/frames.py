@@ -129,6 +129,7 @@ class Engine:
             sessions += [self._tiler.stats_session, self._tiler.tile_session]
         ended: set[int] = set()
         for session in sessions:
+            session = session.session if isinstance(session, _Fed) else session  # the tiler's feed a mix through _Fed
             if self.profile and session is not None and id(session) not in ended:
                 ended.add(id(session))
                 for op, us in end_profile(session, skip_runs).items():
