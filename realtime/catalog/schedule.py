@@ -1,7 +1,7 @@
 """`--style-schedule "0:mosaic,5:candy,12:wave"`: a video morphs from style to style along the clip.
 
 At each key time (seconds from the start) the frame is that style alone; between two keys the mix glides
-from one to the next (the live loop's easing, realtime.live.styles.lerp); before the first key and after
+from one to the next (`lerp`, the live loop's glide too); before the first key and after
 the last the frame keeps that key's style. All the styles must be held by one multi-style network.
 """
 
@@ -20,6 +20,14 @@ def ease(t: float) -> float:
     return t * t * (3 - 2 * t)
 
 
+def lerp(a: dict[str, float], b: dict[str, float], t: float) -> dict[str, float]:
+    """The mix a fraction `t` of the way from `a` to `b`, eased (no jolt at either end)."""
+    t = ease(t)
+    names = list(dict.fromkeys([*a, *b]))
+    mixed = {n: float((1 - t) * a.get(n, 0.0) + t * b.get(n, 0.0)) for n in names}
+    return {n: w for n, w in mixed.items() if w > 0}
+
+
 @dataclass(frozen=True)
 class StyleSchedule:
     keys: tuple[tuple[float, str], ...]  # (seconds, style), times increasing
@@ -35,12 +43,7 @@ class StyleSchedule:
             return {keys[0][1]: 1.0}
         for (t0, a), (t1, b) in zip(keys, keys[1:]):
             if seconds < t1:
-                t = ease((seconds - t0) / (t1 - t0))
-                mix: dict[str, float] = {}
-                for name, w in ((a, 1 - t), (b, t)):
-                    if w > 0:
-                        mix[name] = mix.get(name, 0.0) + w
-                return mix
+                return lerp({a: 1.0}, {b: 1.0}, (seconds - t0) / (t1 - t0))
         return {keys[-1][1]: 1.0}
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from realtime.engine.inflight import cpu_workers
 from realtime.errors import UserError
 from realtime.catalog import registry
 from realtime.catalog.registry import Mix
-from realtime.catalog.schedule import ease
+from realtime.catalog.schedule import lerp
 from realtime.catalog.spec import Paintings, parse_style
 
 GLIDE_S = 0.5  # n / p between styles of one multi-style network
@@ -32,14 +32,6 @@ class StyleEntry:
     def key(self) -> Path | Paintings:
         """What its engines are made from: the styles of one multi-style network share them."""
         return self.path.path if isinstance(self.path, Mix) else self.path
-
-
-def lerp(a: dict[str, float], b: dict[str, float], t: float) -> dict[str, float]:
-    """The mix a fraction `t` of the way from `a` to `b`, eased (no jolt at either end)."""
-    t = ease(t)
-    names = list(dict.fromkeys([*a, *b]))
-    mixed = {n: float((1 - t) * a.get(n, 0.0) + t * b.get(n, 0.0)) for n in names}
-    return {n: w for n, w in mixed.items() if w > 0}
 
 
 def style_entries(specs: list[str], runtime: Runtime) -> list[StyleEntry]:
