@@ -13,9 +13,13 @@ under --cache (default /tmp/ms_cache; never commit it). Two targets per photo: t
 native size (short side 288) and one fixed 256x256 crop, each the teacher's output ON THAT INPUT. A crop of
 the whole-photo output is not a target: instance norm sees the whole scene, and the teacher's output on a
 crop differs from the crop of its whole-photo output by 17-24 dB PSNR (mosaic, candy; 21-29 for pencil),
-a ceiling below the 22 dB bar. A dozen more photos are cached for a validation curve.
+a ceiling below the 22 dB bar. A dozen more photos are cached for a validation curve. With --small, a third
+target: the photo shrunk to a SMALL-px short side and cropped to SMALL x SMALL_LONG (landscape; a portrait
+photo is transposed first), the size a 480-px frame has at `--scale 0.37`: a network that never saw one
+draws a smeared border there that its teacher does not (the border check in tests/test_stabilize.py).
 
-train: each step is either 2 whole photos of one shape or 4 of the cached 256-px crops (alternating), each
+train: each step is either 2 whole photos of one shape or 4 of the cached 256-px crops (alternating; with
+--small-every K, every Kth step is 8 of the small photos instead), each
 paired with a style (one-hot weights, the styles taken in shuffled rounds so each gets its share); loss =
 L1 + edge L1 to that style's teacher output (realtime.distill.distill_loss), optionally the chroma term.
 bf16 autocast by default (fp32 weights; measured 1.5-2x faster on an AMX Xeon at 1 thread). Adam, lr
@@ -61,6 +65,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 MODELS = ROOT / "models"
 DATA = Path("/work/shared/data")
 CROP = 256
+SMALL, SMALL_LONG = 112, 176
 VALIDATION = 12
 EVAL_PHOTOS = [f"kodak24_kodim{i:02d}.jpg" for i in (1, 4, 7, 10, 13, 16, 19, 22)]
 SHEET_PHOTOS = [1, 4, 6]  # indices into EVAL_PHOTOS: kodim04, 13, 19 (a face, a landscape, a scene)
@@ -100,7 +105,7 @@ def cache(args: argparse.Namespace) -> None:
     root.mkdir(parents=True, exist_ok=True)
     styles = args.styles.split(",")
     photos = photo_list(Path(args.data), args.photos + VALIDATION)
-    rng = np.random.default_rng(0)
+    rng, small_rng = np.random.default_rng(0), np.random.default_rng(1)  # the crops stay where they were
     crops = []
     t0 = time.time()
     for i, (_, rgb) in enumerate(photos):
@@ -109,29 +114,47 @@ def cache(args: argparse.Namespace) -> None:
         crops.append((y, x))
         np.save(root / f"{i:04d}_full_photo.npy", rgb)
         np.save(root / f"{i:04d}_crop_photo.npy", np.ascontiguousarray(rgb[:, y:y + CROP, x:x + CROP]))
+        if args.small:
+            np.save(root / f"{i:04d}_small_photo.npy", small_photo(rgb, small_rng))
     (root / "photos.json").write_text(json.dumps({"photos": [p.name for p, _ in photos], "crops": crops,
                                                  "validation": VALIDATION}))
     for style in styles:
         s = session(MODELS / f"{style}.onnx")
         for i in range(len(photos)):
-            for kind in ("full", "crop"):
+            for kind in ("full", "crop") + (("small",) if args.small else ()):
                 target = root / f"{i:04d}_{kind}_{style}.npy"
                 if target.is_file():
                     continue
                 x = np.load(root / f"{i:04d}_{kind}_photo.npy")[None].astype(np.float32)
                 np.save(target, to_uint8(s.run(None, {"input": x})[0]))
-        print(f"{style}: cached {len(photos)} photos x 2 ({time.time() - t0:.0f} s so far)", flush=True)
+        print(f"{style}: cached {len(photos)} photos x {3 if args.small else 2} ({time.time() - t0:.0f} s so far)", flush=True)
+
+
+def small_photo(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo (CHW) as a frame shrunk for a CPU: SMALL x SMALL_LONG, landscape, a random crop."""
+    hwc = rgb.transpose(1, 2, 0)
+    if hwc.shape[0] > hwc.shape[1]:
+        hwc = hwc.transpose(1, 0, 2)
+    h, w = hwc.shape[:2]
+    f = SMALL / h
+    if round(w * f) < SMALL_LONG:
+        f = SMALL_LONG / w
+    hwc = cv2.resize(np.ascontiguousarray(hwc), (max(SMALL_LONG, round(w * f)), max(SMALL, round(h * f))),
+                     interpolation=cv2.INTER_AREA)
+    y = int(rng.integers(0, hwc.shape[0] - SMALL + 1))
+    x = int(rng.integers(0, hwc.shape[1] - SMALL_LONG + 1))
+    return np.ascontiguousarray(hwc[y:y + SMALL, x:x + SMALL_LONG].transpose(2, 0, 1))
 
 
 class Cache:
     """The cached photos and teacher outputs in memory, as uint8 tensors."""
 
-    def __init__(self, root: Path, styles: list[str]):
+    def __init__(self, root: Path, styles: list[str], small: bool = False):
         meta = json.loads((root / "photos.json").read_text())
         n = len(meta["photos"]) - meta["validation"]
         load = lambda i, kind, what: torch.from_numpy(np.load(root / f"{i:04d}_{kind}_{what}.npy"))  # noqa: E731
         self.train = {kind: [(load(i, kind, "photo"), [load(i, kind, s) for s in styles]) for i in range(n)]
-                      for kind in ("full", "crop")}
+                      for kind in ("full", "crop") + (("small",) if small else ())}
         self.validation = [(load(i, "full", "photo"), [load(i, "full", s) for s in styles])
                            for i in range(n, n + meta["validation"])]
         self.shapes: dict[tuple[int, ...], list[int]] = {}
@@ -166,7 +189,7 @@ def train(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     styles = args.styles.split(",")
     t_load = time.time()
-    data = Cache(Path(args.cache), styles)
+    data = Cache(Path(args.cache), styles, small=args.small_every > 0)
     model = multistyle.from_shipped({s: MODELS / f"{s}.onnx" for s in styles}, args.width, base=args.base)
     done_steps, done_seconds = 0, 0.0  # from earlier sittings of the same run
     if args.resume:
@@ -223,7 +246,9 @@ def train(args: argparse.Namespace) -> None:
     with StopSignals(), DeferredInterrupt() as stop:  # Ctrl-C or SIGTERM: finish the step, keep the weights
         while spent < budget and not stop.requested:
             t0 = time.perf_counter()
-            if step % 2 == 0:  # whole photos of one shape
+            if args.small_every and step % args.small_every == args.small_every - 1:  # frames shrunk for a CPU
+                picks = [data.train["small"][i] for i in rng.sample(range(len(data.train["small"])), 8)]
+            elif step % 2 == 0:  # whole photos of one shape
                 _, pool = rng.choices(shapes, weights=shape_weights)[0]
                 picks = [data.train["full"][i] for i in rng.sample(pool, min(2, len(pool)))]
             else:
@@ -425,8 +450,11 @@ def ship(args: argparse.Namespace) -> None:
         "distilled_from": [f"{s}.onnx" for s in model.styles],
         "start": f"the shipped {payload['config'].get('base', 'mosaic')} network's convolutions, each style's own norms",
         "recipe": ("benchmarks/multistyle_pilot.py train: L1 + edge L1 to each style's network output on 300 training "
-                   "photos (whole photos and 256-px crops), one-hot style weights in shuffled rounds, bf16, 1 thread"),
-        "sittings": [{k: c.get(k) for k in ("lr", "minutes", "edge_weight", "gram_weight")} for c in sittings],
+                   "photos (whole photos, 256-px crops and, with small_every, the photos shrunk to 112x176 as a CPU "
+                   "runs frames at --scale 0.37), later sittings adding the Gram term of the VGG features of those "
+                   "outputs; one-hot style weights in shuffled rounds, bf16, 1 thread"),
+        "sittings": [{k: c.get(k) for k in ("lr", "minutes", "edge_weight", "gram_weight", "small_every")}
+                     for c in sittings],
         "steps": step,
         "train_seconds": (curve.get("points") or [{}])[-1].get("train_seconds"),
         "cpu": cpu_model(),
@@ -448,6 +476,7 @@ def main() -> None:
     p.add_argument("--photos", type=int, default=300)
     p.add_argument("--data", default=str(DATA / "train"))
     p.add_argument("--cache", default="/tmp/ms_cache")
+    p.add_argument("--small", action="store_true", help="also cache each photo shrunk to a CPU frame's size")
     p.set_defaults(func=cache)
     p = sub.add_parser("train")
     p.add_argument("--styles", default="mosaic,pencil,candy")
@@ -461,6 +490,7 @@ def main() -> None:
     p.add_argument("--gram-weight", type=float, default=0.0, help="relative Gram error weight (distill's term)")
     p.add_argument("--gram-taps", default="1,1,1,8", help="relu1_1..relu4_1 weights of the Gram term")
     p.add_argument("--gram-window", type=int, default=128, help="px: the Gram term sees one window this size")
+    p.add_argument("--small-every", type=int, default=0, help="every Kth step trains on the small photos (cache --small)")
     p.add_argument("--tag", default="", help="added to the checkpoint's and curve's names")
     p.add_argument("--eval-every", type=float, default=150, help="seconds of training between validations")
     p.add_argument("--seed", type=int, default=0)

@@ -179,3 +179,63 @@ def test_webcam_glides_between_styles_of_one_network_and_tours(models):
     weights = [m.get("mosaic", 0.0) for m in glide]
     assert all(x < y for x, y in zip(weights, weights[1:])) and weights[-1] == pytest.approx(1.0)  # on to mosaic
     assert styles.tour
+
+
+def test_a_network_at_a_mix_draws_what_the_multi_style_network_draws(trio):
+    """at_mix folds a blend into one plain network; without() takes a style's rows out."""
+    import torch
+
+    from realtime.training import multistyle
+
+    model = multistyle.read_any(trio / "trio.onnx")
+    assert model.styles == list(STYLES) and multistyle.is_multistyle(trio / "trio.onnx")
+    assert not multistyle.is_multistyle(registry.resolve("mosaic"))
+    x = torch.rand(1, 3, 64, 80) * 255
+    w = torch.tensor([[0.2, 0.0, 0.8]])
+    with torch.no_grad():
+        assert torch.allclose(multistyle.at_mix(model, w)(x), model(x, w), atol=1e-3)
+        two = multistyle.without(model, "candy")
+        assert two.styles == ["mosaic", "udnie"]
+        assert torch.allclose(two(x, torch.tensor([[0.2, 0.8]])), model(x, w), atol=1e-3)
+
+
+@pytest.mark.parametrize("tune", ["norms", "all"])
+def test_a_new_painting_starts_from_the_nearest_blend(tune, trio, tmp_path, vgg_weights):
+    """`train --init TRIO --tune norms` keeps the convolutions and moves only the norms; `--tune all` moves
+    both. Either starts at a fitted blend of the network's styles, written on the card, and exports."""
+    import json
+
+    import torch
+
+    from realtime.training import checkpoint, multistyle
+    from realtime.training.nearest_mix import weights_of
+    from tests.conftest import STYLE
+
+    out = tmp_path / "out"
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "new", "--out-dir", out, "--init", trio / "trio.onnx",
+                 "--tune", tune, "--recipe", "custom", "--steps", 3, "--batch-size", 1, "--image-size", 64,
+                 "--small-size", 0, "--stability-weight", 0, "--preview-every", 0)
+    assert result.code == 0, result.stderr
+    assert "starting from trio at " in result.stderr
+    card = json.loads((out / "new.json").read_text())
+    mix = dict((k, float(v)) for k, v in (part.split(":") for part in card["settings"]["init_mix"].split(",")))
+    assert set(mix) <= set(STYLES) and abs(sum(mix.values()) - 1) < 0.01 and card["settings"]["tune"] == tune
+    start = multistyle.at_mix(multistyle.read_any(trio / "trio.onnx"), weights_of(multistyle.read_any(trio / "trio.onnx"), mix))
+    trained = checkpoint.load(out / "new.ckpt")["model"]
+    moved = {k: not torch.equal(v, trained[k]) for k, v in start.state_dict().items()}
+    norm_names = [n for n, m in start.named_modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    norms = [f"{n}.{p}" for n in norm_names for p in ("weight", "bias")]
+    convs = [k for k in moved if k not in norms]
+    assert norms and any(moved[k] for k in norms)
+    assert any(moved[k] for k in convs) == (tune == "all"), [k for k in convs if moved[k]]
+    exported = out / "new.onnx"
+    assert cli("export", out / "new.ckpt", "-o", exported).code == 0
+    assert Engine(exported, device="cpu")(photo()).shape == photo().shape
+
+
+def test_tune_norms_needs_a_network_to_keep(tmp_path):
+    from tests.conftest import STYLE
+
+    result = cli("train", STYLE, "--data", PHOTOS, "--name", "n", "--out-dir", tmp_path, "--recipe", "custom",
+                 "--tune", "norms", "--steps", 1)
+    assert_clean_error(result, "--tune norms")

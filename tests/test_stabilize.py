@@ -142,21 +142,28 @@ MARGIN = 32
 # within 4 px of a crop's edge, read as a smear: the teacher at 0.064, two copies at 0.039 and 0.040
 # (traffic.mp4, left, --scale 0.37), with no band to be seen when the two crops are put side by side at 4x.
 TEXTURED = 8.0
+# Rows whose texture decides whether a band could show a smear: more than the 4 compared. One lead line that
+# the whole frame draws across those 4 rows of a flat sky is not texture. At the same place (traffic.mp4,
+# left, --scale 0.37) the shipped mosaic's crop and the multi-style network's mosaic both change 0.3 levels a
+# row there; the whole frames change 6.6 and 10.0 over the 4 rows but 1.9 and 2.7 over the next 8, so over
+# 4 rows alone the one passed and the other read as a smear, with no band to be seen side by side at 3x.
+# The smeared band's whole frame changes 24.4 over the 4 and 13.6 over the next 8 (17.5 and 6.9 at 0.5).
+CONTEXT_ROWS = 12
 
 
 def border_bands(engine: Engine, frame: np.ndarray) -> list[tuple[float, float]]:
     """Per side (top, bottom, left, right): how the outer 4 rows of a stylised crop compare with the same
     pixels stylised as interior of the whole frame. (mean brightness difference, row-to-row change ratio):
     a dark border is a negative first number, a smeared one (rows repeating) a second number near 0.
-    Where the interior itself is nearly flat (under TEXTURED grey levels per row) no smear can be seen, and
-    the ratio is reported as 1."""
+    Where the interior itself is nearly flat (under TEXTURED grey levels per row over the outer CONTEXT_ROWS)
+    no smear can be seen, and the ratio is reported as 1."""
     ref = engine(frame).astype(np.float32)[MARGIN:-MARGIN, MARGIN:-MARGIN].mean(axis=2)
     got = engine(np.ascontiguousarray(frame[MARGIN:-MARGIN, MARGIN:-MARGIN])).astype(np.float32).mean(axis=2)
     bands = []
     for turn in (lambda g: g, lambda g: g[::-1], lambda g: g.T, lambda g: g.T[::-1]):
         r, g = turn(ref), turn(got)
-        change = lambda x: float(np.abs(np.diff(x[:4], axis=0)).mean())  # noqa: E731
-        ratio = change(g) / change(r) if change(r) >= TEXTURED else 1.0
+        change = lambda x, rows=4: float(np.abs(np.diff(x[:rows], axis=0)).mean())  # noqa: E731
+        ratio = change(g) / change(r) if change(r, CONTEXT_ROWS) >= TEXTURED else 1.0
         bands.append((float(g[:4].mean() - r[:4].mean()), ratio))
     return bands
 

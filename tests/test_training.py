@@ -313,8 +313,7 @@ def test_every_shipped_style_has_a_portable_card():
 
 def test_every_shipped_cpu_network_copies_the_shipped_teacher():
     """`--net auto` shows NAME-lite on a CPU: its card's teacher hash must be the shipped NAME.onnx, or CPU
-    users see a style the full network no longer draws (mosaic-lite copied an older mosaic for two
-    sessions). A retrained style ships with its re-distilled copy."""
+    users see a style the full network no longer draws. A retrained style ships with its re-distilled copy."""
     import hashlib
 
     lites = sorted((REPO / "models").glob("*-lite.onnx"))

@@ -37,6 +37,11 @@ class Arch(str, Enum):
     lite4 = "lite4"
 
 
+class Tune(str, Enum):
+    all = "all"
+    norms = "norms"
+
+
 class ContentTap(str, Enum):
     relu2_2 = "relu2_2"
     relu3_2 = "relu3_2"
@@ -116,6 +121,9 @@ def _check_train(s) -> None:
                         "give --colour-weight too (such as 0.3)")
     if s.stability_weight < 0:
         raise UserError(f"--stability-weight {s.stability_weight}: use 0 (off) or a positive weight such as 0.02")
+    if s.tune == "norms" and not s.init:
+        raise UserError("--tune norms keeps a network's convolutions: give --init (a style, or a multi-style network "
+                        "such as gallery)")
 
 
 @app.command()
@@ -125,7 +133,8 @@ def train(
     name: NameOpt = ...,
     recipe: str = typer.Option("quick", help="quick: a usable style in minutes; gallery: the stages the shipped styles went through."),
     steps: StepsOpt = None,
-    init: Optional[str] = typer.Option(None, help="Start from a network: a shipped style's name, a .ckpt, an exported .onnx, or 'scratch'."),
+    init: Optional[str] = typer.Option(None, help="Start from a network: a shipped style's name, a .ckpt, an exported .onnx, a multi-style network (at the blend nearest the painting), or 'scratch'."),
+    tune: Optional[Tune] = typer.Option(None, help="What trains: all weights, or only the norms' scales and shifts (the --init network's convolutions kept).", rich_help_panel=ADVANCED),
     style_weight: Optional[float] = typer.Option(None, help="More style (higher) or more of the photo (lower).", rich_help_panel=LOSS),
     out_dir: OutDirOpt = Path("."),
     resume: ResumeOpt = None,
@@ -174,7 +183,8 @@ def train(
                    tv_weight=tv_weight, colour_weight=colour_weight, colour_shading=colour_shading,
                    stability_weight=stability_weight, image_size=image_size, small_size=small_size,
                    finish_fraction=finish_fraction, photo_size=photo_size, lr=lr, lr_ramp=lr_ramp,
-                   warmup_steps=warmup_steps, arch=arch, width=width, blocks=blocks)
+                   warmup_steps=warmup_steps, arch=arch, width=width, blocks=blocks,
+                   tune=tune)
     if small_size == 0:
         given["small_size"] = None
     elif small_size is not None and image_size is not None and small_size > image_size:

@@ -72,10 +72,35 @@ def initial_weights(source: str, option: str = "--init") -> tuple[dict[str, torc
     from realtime.catalog import registry
 
     try:
-        onnx_path = path if path.suffix == ".onnx" else registry.resolve(source)
+        onnx_path = path if path.suffix in (".onnx", ".pt") else registry.resolve(source)
     except UserError as exc:  # zoo speaks of --style; here the source came through `option`
         raise UserError(str(exc).replace("--style", option, 1)) from None
+    held = multistyle_at_even_mix(onnx_path)
+    if held is not None:
+        return held.state_dict(), ("full", held.width, held.blocks)
     return _weights_from_onnx(onnx_path)
+
+
+def multistyle_source(source: str) -> Path | None:
+    """The file of a multi-style network that `--init` names (a name, an .onnx or a .pt), or None."""
+    from realtime.catalog import registry
+    from realtime.training import multistyle
+
+    path = Path(source)
+    if path.suffix not in (".onnx", ".pt"):
+        path = registry.find(source) or path
+    return path if multistyle.is_multistyle(path) else None
+
+
+def multistyle_at_even_mix(path: Path) -> TransformerNet | None:
+    """A multi-style network as one network at the even mix of its styles (train then fits the mix nearest
+    the painting: realtime.training.nearest_mix); None for any other file."""
+    from realtime.training import multistyle
+
+    if not multistyle.is_multistyle(path):
+        return None
+    model = multistyle.read_any(path)
+    return multistyle.at_mix(model, torch.ones(1, model.n_styles))
 
 
 def network(source: str, option: str = "--init") -> TransformerNet:

@@ -119,6 +119,72 @@ class MultiStyleTransformer(nn.Module):
                     module.bias.copy_(source[name].bias)
 
 
+def at_mix(model: MultiStyleTransformer, style_weights: torch.Tensor) -> TransformerNet:
+    """The one-style network this network is at `style_weights` (1 x n_styles): the shared convolutions,
+    each norm's mixed scale and shift. It draws what the multi-style network draws at that mix."""
+    net = TransformerNet(model.width, model.blocks, "full")
+    w = mix(style_weights.reshape(1, -1).float())
+    state = {}
+    with torch.no_grad():
+        for name, module in model.net.named_modules():
+            if isinstance(module, ConditionalInstanceNorm):
+                state[f"net.{name}.weight"] = (w @ module.weight)[0]
+                state[f"net.{name}.bias"] = (w @ module.bias)[0]
+            elif isinstance(module, nn.Conv2d):
+                state[f"net.{name}.weight"] = module.weight.detach().clone()
+                state[f"net.{name}.bias"] = module.bias.detach().clone()
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def without(model: MultiStyleTransformer, style: str) -> MultiStyleTransformer:
+    """The same network with one style's rows taken out (to try a painting as if the network had never held it)."""
+    keep = [i for i, name in enumerate(model.styles) if name != style]
+    if len(keep) == len(model.styles):
+        raise ValueError(f"{style!r} is not one of {', '.join(model.styles)}")
+    smaller = MultiStyleTransformer(len(keep), model.width, model.blocks, [model.styles[i] for i in keep])
+    state = {k: (v[keep] if k.endswith((".weight", ".bias")) and v.shape[0] == model.n_styles and v.dim() == 2 else v)
+             for k, v in model.state_dict().items()}
+    smaller.load_state_dict(state)
+    return smaller.eval()
+
+
+def read_onnx(path: Path | str) -> MultiStyleTransformer:
+    """The network an exported multi-style .onnx holds (its weights read back), for fine-tunes from it."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if meta.get("realtime.format") != FORMAT:
+        raise ValueError(f"{path}: not a multi-style network")
+    styles = meta["realtime.styles"].split(",")
+    model = MultiStyleTransformer(len(styles), int(meta["realtime.width"]), int(meta["realtime.blocks"]), styles)
+    state = {init.name.removeprefix("model."): torch.from_numpy(numpy_helper.to_array(init).copy())
+             for init in proto.graph.initializer if init.name.startswith("model.net.")}
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def is_multistyle(path: Path | str) -> bool:
+    """Whether a file is a multi-style network (an exported .onnx or a checkpoint of one)."""
+    path = Path(path)
+    if path.suffix == ".onnx" and path.is_file():
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        return any(p.key == "realtime.format" and p.value == FORMAT for p in proto.metadata_props)
+    if path.suffix == ".pt" and path.is_file():
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return isinstance(payload, dict) and payload.get("format") == FORMAT
+    return False
+
+
+def read_any(path: Path | str) -> MultiStyleTransformer:
+    """A multi-style network from its .onnx or its checkpoint (.pt)."""
+    return read_onnx(path) if Path(path).suffix == ".onnx" else load(path)[0]
+
+
 def single_network(source: str | Path, width: int | None = None) -> TransformerNet:
     """A shipped full network (a style name, .onnx or .ckpt), widened to `width` when that is wider
     (realtime.widen: it draws the same pictures)."""

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,6 +67,8 @@ class TrainSettings:
     warmup_steps: int = 200  # from scratch: learn to reproduce the photo first (no VGG, seconds)
     precision: str = "auto"
     init: str | None = None
+    init_mix: str | None = None  # from a multi-style network: the mix of its styles nearest the painting (fitted)
+    tune: str = "all"  # "norms": only the instance norms' scales and shifts train, the convolutions stay
     width: int = 16
     blocks: int = 5
     arch: str = "full"
@@ -282,6 +284,35 @@ def _trial_pass(net: torch.nn.Module, loss_fn: PerceptualLoss, settings: TrainSe
     return trial
 
 
+def tuned_parameters(model: TransformerNet, tune: str) -> list[torch.nn.Parameter]:
+    """What the optimiser moves: every weight, or (tune "norms") the instance norms' scales and shifts only,
+    the rest frozen: a style in a few KB on convolutions that already serve many."""
+    if tune == "all":
+        return list(model.parameters())
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    model.requires_grad_(False)
+    for m in norms:
+        m.requires_grad_(True)
+    return [p for m in norms for p in m.parameters()]
+
+
+def start_from_nearest_mix(model: TransformerNet, settings: TrainSettings, loss_fn: PerceptualLoss,
+                           photos: list[Path], device: torch.device) -> TrainSettings:
+    """From a multi-style network, start at the blend of its styles nearest the painting (seconds)."""
+    from realtime.training import multistyle, nearest_mix
+
+    gallery = multistyle.read_any(checkpoint.multistyle_source(settings.init))
+    sample = [images.bgr_to_tensor(images.resize_long_side(images.read_bgr(p), 160))[..., :112, :112]
+              for p in photos[:2]]
+    shares = nearest_mix.fit_mix(gallery.to(device), loss_fn, torch.cat(sample).to(device))
+    start = multistyle.at_mix(gallery.cpu(), nearest_mix.weights_of(gallery, shares))
+    model.load_state_dict(start.state_dict())
+    mix = nearest_mix.describe(shares)
+    progress.STDERR.print(f"starting from {Path(settings.init).stem} at {mix}: the blend of its styles nearest "
+                          f"{Path(settings.style_image).name}", highlight=False)
+    return replace(settings, init_mix=mix)
+
+
 def check_outputs_spare_inputs(settings: TrainSettings, ckpt_path: Path) -> None:
     """The checkpoint, card and previews must not land on the style image or the --init network
     (--resume names NAME.ckpt on purpose: it continues there)."""
@@ -317,8 +348,10 @@ def train(settings: TrainSettings, resume: str | None = None, recipe: dict[str, 
     model = TransformerNet(settings.width, settings.blocks, settings.arch).to(device)
     model = model.to(memory_format=torch.channels_last)
     stability = StabilityLoss() if settings.stability_weight > 0 else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = torch.optim.Adam(tuned_parameters(model, settings.tune), lr=settings.lr)
     start, resumed_config = load_start(model, optimizer, resume, settings.init)
+    if settings.init and not resume and checkpoint.multistyle_source(settings.init) is not None:
+        settings = start_from_nearest_mix(model, settings, loss_fn, photos, device)
     if ddp.main:  # every input has loaded: only now does the run leave a folder behind
         check_writable_dir(out_dir)
     net: torch.nn.Module = model
