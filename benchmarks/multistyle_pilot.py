@@ -183,6 +183,13 @@ def validate(model: multistyle.MultiStyleTransformer, data: Cache) -> list[float
     return [float(np.mean(v)) for v in scores]
 
 
+def shipped_steps(path: str) -> int:
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+    return int(meta["realtime.steps"])
+
+
 def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -192,10 +199,10 @@ def train(args: argparse.Namespace) -> None:
     data = Cache(Path(args.cache), styles, small=args.small_every > 0)
     model = multistyle.from_shipped({s: MODELS / f"{s}.onnx" for s in styles}, args.width, base=args.base)
     done_steps, done_seconds = 0, 0.0  # from earlier sittings of the same run
-    if args.resume:
-        resumed, payload = multistyle.load(args.resume)
+    if args.resume:  # a checkpoint of the run, or the network it shipped (models/gallery.onnx holds every weight)
+        resumed = multistyle.read_any(args.resume)
         model.load_state_dict(resumed.state_dict())
-        done_steps = int(payload["step"])
+        done_steps = shipped_steps(args.resume) if args.resume.endswith(".onnx") else int(multistyle.load(args.resume)[1]["step"])
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     match = None

