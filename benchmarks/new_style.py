@@ -61,6 +61,12 @@ def timed_train(style_image: Path, data: Path | None, work: Path, steps: int, in
     """One `realtime train` run as a user starts it; its wall time, and the precision and device its model
     card records."""
     work.mkdir(parents=True, exist_ok=True)
+    done = work / f"{style_image.stem}.json"
+    if done.is_file() and json.loads(done.read_text()).get("steps") == steps and (work / "wall_seconds").is_file():
+        card = json.loads(done.read_text())  # a rerun keeps the runs that finished (their timing was theirs)
+        return {"init": init or "scratch", "steps": steps, "wall_seconds": float((work / "wall_seconds").read_text()),
+                "train_seconds": card["train_seconds"], "init_mix": card["settings"].get("init_mix"),
+                "device": card["device"], "precision": card["precision"], "checkpoint": work / f"{style_image.stem}.ckpt"}
     command = [sys.executable, "-m", "realtime", "train", str(style_image), *(["--data", str(data)] if data else []),
                "--name", style_image.stem, "--out-dir", str(work), "--steps", str(steps), "--preview-every", "0"]
     command += ["--init", init or "scratch", *extra]  # the default quick recipe starts from mosaic
@@ -70,6 +76,7 @@ def timed_train(style_image: Path, data: Path | None, work: Path, steps: int, in
     if run.returncode:
         sys.exit(f"error: {' '.join(command)} failed:\n{run.stderr[-2000:]}")
     checkpoint = work / f"{style_image.stem}.ckpt"
+    (work / "wall_seconds").write_text(f"{seconds:.1f}")
     card = json.loads(checkpoint.with_suffix(".json").read_text())
     return {"init": init or "scratch", "steps": steps, "wall_seconds": round(seconds, 1),
             "train_seconds": card["train_seconds"], "init_mix": card["settings"].get("init_mix"),
