@@ -107,7 +107,8 @@ def test_quick_is_the_default_and_removed_options_say_what_replaces_them(tmp_pat
                  "--image-size", 64, "--preview-every", 0, "--device", "cpu", timeout=600)
     assert result.code == 0, result.stderr
     card = json.loads((tmp_path / "q.json").read_text())
-    assert card["init"] == "mosaic" and card["train_recipe"]["name"] == "quick" and card["steps"] == 1
+    assert card["init"] == "gallery" and card["train_recipe"]["name"] == "quick" and card["steps"] == 1
+    assert card["settings"]["init_mix"] and card["settings"]["lr_ramp"] == 10  # from the gallery's nearest blend
     assert card["train_recipe"]["overrides"] == {"steps": 1, "image_size": 64}
     assert_clean_error(cli("train", STYLE, "--data", PHOTOS, "--name", "q", "--style-statistic", "covariance"),
                        "--style-statistic was removed")

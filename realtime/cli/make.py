@@ -131,7 +131,7 @@ def train(
     style_image: Path = typer.Argument(..., help="The painting to learn."),
     data: DataOpt = None,
     name: NameOpt = ...,
-    recipe: str = typer.Option("quick", help="quick: a usable style in minutes; gallery: the stages the shipped styles went through."),
+    recipe: str = typer.Option("quick", help="quick: a usable style in about a minute; gallery: the stages the shipped styles went through."),
     steps: StepsOpt = None,
     init: Optional[str] = typer.Option(None, help="Start from a network: a shipped style's name, a .ckpt, an exported .onnx, a multi-style network (at the blend nearest the painting), or 'scratch'."),
     style_weight: Optional[float] = typer.Option(None, help="More style (higher) or more of the photo (lower).", rich_help_panel=LOSS),
