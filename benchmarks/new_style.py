@@ -95,8 +95,8 @@ def designs(args: argparse.Namespace, style_image: Path) -> None:
     full = multistyle.read_any(args.gallery)
     multistyle.export_onnx(multistyle.without(full, args.style), gallery, step=0)
     seconds = [float(v) for v in args.seconds.split(",")]
-    runs = []
-    for design, extra in DESIGNS.items():
+    runs = [judged_run(spec, style_image) for spec in args.judge_run]  # runs made before: judged, not retrained
+    for design, extra in ({} if runs else DESIGNS).items():
         with paused(args.pause):
             probe = timed_train(style_image, None, args.work / f"{design}_calibrate", args.calibrate_steps,
                                 str(gallery), extra)
@@ -124,10 +124,11 @@ def designs(args: argparse.Namespace, style_image: Path) -> None:
         r["checkpoint"] = str(r["checkpoint"].name)
         r["style_vs_shipped"] = round(m["style"] / shipped, 2)
     verdict = {}
-    for design in DESIGNS:
+    for design in dict.fromkeys(r["design"] for r in runs):
         mine = sorted((r for r in runs if r["design"] == design), key=lambda r: r["budget_seconds"])
-        verdict[design] = {"short_over_long_style_loss": round(mine[0]["style"] / mine[-1]["style"], 2),
-                           "bar": "<= 1.3"}
+        if len(mine) > 1:
+            verdict[design] = {"short_over_long_style_loss": round(mine[0]["style"] / mine[-1]["style"], 2),
+                               "bar": "<= 1.3"}
     print(f"\n{'model':<24} {'steps':>6} {'train s':>8} {'style':>8} {'content':>8} {'contrast':>9} {'vs shipped':>11}")
     for name, m in means.items():
         r = next((r for r in runs if r["label"] == name), None)
@@ -149,6 +150,18 @@ def designs(args: argparse.Namespace, style_image: Path) -> None:
 
 
 LOCK: Path | None = None  # --lock: held by whichever benchmark is timing on this machine
+
+
+def judged_run(spec: str, style_image: Path) -> dict:
+    """--judge-run "DESIGN SECONDS s=DIR": a `realtime train` run made before (its card says how) in DIR."""
+    label, folder = spec.split("=", 1)
+    design, budget = label.split()[0], float(label.split()[1])
+    card = json.loads((Path(folder) / f"{style_image.stem}.json").read_text())
+    settings = card["settings"]
+    return {"label": label, "design": design, "budget_seconds": budget, "steps": card["steps"],
+            "train_seconds": card["train_seconds"], "init_mix": settings.get("init_mix"), "tune": settings["tune"],
+            "lr": settings["lr"], "lr_ramp": settings["lr_ramp"], "device": card["device"],
+            "precision": card["precision"], "checkpoint": Path(folder) / f"{style_image.stem}.ckpt"}
 
 
 @contextlib.contextmanager
@@ -186,6 +199,8 @@ def main() -> None:
     ap.add_argument("--seconds", default="60,600", help="with --designs: training seconds per run")
     ap.add_argument("--pause", type=int, metavar="PID", help="with --designs: a training job to stop during the calibration and the shortest runs")
     ap.add_argument("--lock", type=Path, help="with --pause: a lock file held during the timed runs, shared with other benchmarks")
+    ap.add_argument("--judge-run", action="append", default=[], metavar="'DESIGN SECONDS s=DIR'",
+                    help="with --designs: judge a run made before (repeatable) instead of training")
     ap.add_argument("--calibrate-steps", type=int, default=60, help="with --designs: steps of the run that measures each design's rate")
     args = ap.parse_args()
     style_image = args.shared / "data" / "styles" / f"{args.style}.jpg"
