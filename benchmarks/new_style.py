@@ -83,6 +83,17 @@ def timed_train(style_image: Path, data: Path | None, work: Path, steps: int, in
             "device": card["device"], "precision": card["precision"], "checkpoint": checkpoint}
 
 
+def record_figures(runs: list[dict], means: dict, style: str) -> float:
+    """Each run's judged figures onto it; returns the shipped network's style loss (the "vs shipped" base)."""
+    shipped = means[f"shipped {style}"]["style"]
+    for r in runs:
+        m = means[r["label"]]
+        r.update({k: round(m[k], 2) for k in ("style", "content", "contrast", "colourfulness")})
+        r["checkpoint"] = str(r["checkpoint"].name)
+        r["style_vs_shipped"] = round(m["style"] / shipped, 2)
+    return shipped
+
+
 DESIGNS = {"norms": ("--tune", "norms"), "whole": ()}
 
 
@@ -117,12 +128,7 @@ def designs(args: argparse.Namespace, style_image: Path) -> None:
     stylisers[f"shipped {args.style}"] = Engine(REPO / "models" / f"{args.style}.onnx", device="cpu")
     photos = judged_photos(args.shared, 8)
     means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(style_image), args.size)
-    shipped = means[f"shipped {args.style}"]["style"]
-    for r in runs:
-        m = means[r["label"]]
-        r.update({k: round(m[k], 2) for k in ("style", "content", "contrast", "colourfulness")})
-        r["checkpoint"] = str(r["checkpoint"].name)
-        r["style_vs_shipped"] = round(m["style"] / shipped, 2)
+    shipped = record_figures(runs, means, args.style)
     verdict = {}
     for design in dict.fromkeys(r["design"] for r in runs):
         mine = sorted((r for r in runs if r["design"] == design), key=lambda r: r["budget_seconds"])
@@ -231,12 +237,7 @@ def main() -> None:
     photos = judged_photos(args.shared, args.photos)
     means, outputs = ev.photo_losses(stylisers, photos, images.read_bgr(style_image), args.size)
 
-    shipped = means[f"shipped {args.style}"]["style"]
-    for r in runs:
-        m = means[r["label"]]
-        r.update({k: round(m[k], 2) for k in ("style", "content", "contrast", "colourfulness")})
-        r["checkpoint"] = str(r["checkpoint"].name)
-        r["style_vs_shipped"] = round(m["style"] / shipped, 2)
+    shipped = record_figures(runs, means, args.style)
     print(f"\n{'model':<26} {'steps':>6} {'minutes':>8} {'style':>8} {'content':>8} {'contrast':>9} {'vs shipped':>11}")
     for name, m in means.items():
         r = next((r for r in runs if r["label"] == name), None)
