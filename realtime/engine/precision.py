@@ -35,12 +35,14 @@ from realtime.errors import UserError
 CACHE_ENV = "REALTIME_INT8_CACHE"
 MODE_ENV = "REALTIME_INT8"
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # onnxruntime's fast uint8 x int8 dot products
-# Every copy this project's quantiser makes on a CPU network read 28-40 dB against float on the held-out
-# frames of the sample clip (mosaic-lite the lowest, its photos 24-27 dB and alike to the eye, its style
-# loss within 4 %); a copy with 8-bit weights on an AVX2-only CPU read 22.8 dB with visible errors.
+# The CPU networks' copies measured (mosaic-, candy-, udnie-lite) read 28-40 dB against float on the held-out
+# frames of the sample clip: mosaic-lite the lowest, its photos 24-27 dB, alike to the eye, its style loss
+# within 4 % (docs/benchmarks.md, Integer inference); the mosaic's copy with 8-bit weights on an AVX2-only
+# CPU, which saturates, read 22.8 dB.
 MIN_PSNR_DB = 25.0
-# int8 must beat float by this much: two seconds of alternating rounds on a shared 2-core machine spread
-# by a few percent, and int8 costs a little quality, so a tie keeps float.
+# int8 must beat float by this much: five repeats of the two-second measurement of mosaic-lite on a loaded
+# 2-core Xeon spread over about 0.1 (0.88-0.95x at 640x480, 0.79-0.91x at 1280x720), and int8 costs a
+# little quality, so a tie keeps float.
 MIN_GAIN = 1.10
 MEASURE_SECONDS = 2.0
 SIZE_CLASSES = {"640x480": (640, 480), "1280x720": (1280, 720)}
