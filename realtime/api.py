@@ -32,6 +32,8 @@ class Stylizer:
     """A style network ready to run on frames: `stylizer(frame_bgr_uint8) -> frame_bgr_uint8`.
 
     `net="auto"` takes the style's CPU network (NAME-lite) when running on the CPU and one is installed;
+    `int8=None` (auto) runs the style's int8 copy on a CPU with VNNI or AMX where a measurement on this CPU,
+    made once and cached, finds it faster (realtime.engine.precision); True forces the copy, False float;
     `scale` < 1 runs the network on a smaller copy (faster); `strength` (0..1) and `preserve_color`
     can be changed between frames; frames above `tile` pixels run in tiles (None: never).
     `notify` receives one-line notices, such as running on the CPU because there is no GPU.
@@ -42,7 +44,7 @@ class Stylizer:
     new mix costs nothing (no new session)."""
 
     def __init__(self, style: str | Path | Mapping[str, float], device: str = "auto", scale: float = 1.0, strength: float = 1.0,
-                 preserve_color: bool = False, net: str = "auto", int8: bool = False,
+                 preserve_color: bool = False, net: str = "auto", int8: bool | None = None,
                  tile: int | None = tiling.DEFAULT_BUDGET, notify: Callable[[str], None] | None = None):
         notify = notify or (lambda message: print(message, file=sys.stderr))
         options = EngineOptions(device=device, net=net, int8=int8, scale=scale, strength=strength,

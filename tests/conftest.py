@@ -30,6 +30,23 @@ def need_shared() -> None:
         pytest.skip(f"shared data not found at {SHARED} (set REALTIME_SHARED)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def int8_auto_off(tmp_path_factory):
+    """In the suite, auto means float (REALTIME_INT8=off: no int8 copy made, nothing timed while other tests
+    time things), and a copy a test forces lands in this run's folder, not the user's cache;
+    tests/test_int8_auto.py turns auto on with a cache of its own."""
+    names = ("REALTIME_INT8", "REALTIME_INT8_CACHE")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.setdefault("REALTIME_INT8", "off")
+    os.environ.setdefault("REALTIME_INT8_CACHE", str(tmp_path_factory.mktemp("int8-cache")))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     need_shared()

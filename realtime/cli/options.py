@@ -42,9 +42,9 @@ ScaleOpt = Annotated[float, typer.Option(help="Run the network at this fraction 
                                           rich_help_panel=ENGINE)]
 Fp16Opt = Annotated[bool, typer.Option(help="Use the style's half-precision copy when there is one (GPUs).",
                                         rich_help_panel=ADVANCED)]
-Int8Opt = Annotated[bool, typer.Option("--int8", help="Use the style's int8 copy (NAME.int8.onnx from `export --int8`) "
-                                       "when there is one; measure it on your CPU with `realtime bench`.",
-                                       rich_help_panel=ADVANCED)]
+Int8Opt = Annotated[Optional[bool], typer.Option("--int8/--no-int8", show_default="auto", metavar="", rich_help_panel=ADVANCED, help=(
+    "int8 copy or float. Neither (auto): on a CPU with VNNI or AMX, the style's int8 copy is made and timed against "
+    "float once, and the faster runs (cached)."))]
 NetOpt = Annotated[Net, typer.Option(help="auto: the style's CPU network (NAME-lite) on a CPU; full; lite.",
                                       rich_help_panel=ENGINE)]
 StrengthOpt = Annotated[float, typer.Option(help="How much style, 0 (the photo) to 1 (full).")]
@@ -71,7 +71,7 @@ VggOpt = Annotated[Optional[Path], typer.Option(help="Local VGG19 weights (.h5 o
                                                 rich_help_panel=ADVANCED)]
 
 
-def engine_options(device: Device = Device.auto, net: Net = Net.auto, fp16: bool = False, int8: bool = False,
+def engine_options(device: Device = Device.auto, net: Net = Net.auto, fp16: bool = False, int8: bool | None = None,
                    scale: float = 1.0, strength: float = 1.0, preserve_color: bool = False, tile: str = "auto",
                    stabilize: float = 0.0):
     """The shared options as the engine's one options object (realtime.engine.build)."""

@@ -27,7 +27,7 @@ def image(
     device: RunDevice = Device.auto,
     net: NetOpt = Net.auto,
     fp16: Fp16Opt = False,
-    int8: Int8Opt = False,
+    int8: Int8Opt = None,
     tile: TileOpt = "auto",
 ) -> None:
     """Stylise still images; results keep the input size."""
@@ -72,7 +72,7 @@ def video(
     crf: int = typer.Option(18, help="x264 quality: lower is better and bigger; 18-23 is usual.", rich_help_panel=ADVANCED),
     preset: str = typer.Option("medium", help="x264 speed against size: ultrafast ... medium ... veryslow.", rich_help_panel=ADVANCED),
     fp16: Fp16Opt = False,
-    int8: Int8Opt = False,
+    int8: Int8Opt = None,
     tile: TileOpt = "auto",
 ) -> None:
     """Stylise a video file, or each one in a folder: every frame, same rate and size, upright, audio copied;
@@ -106,7 +106,8 @@ def video(
         flight = cpu_workers() if runtime.on_cpu and not tiled else 1
         if flight not in made:
             threads = 1 if flight > 1 else None
-            made[flight] = [runtime.engine(model, threads=threads, quiet=k > 0 or bool(made)) for k in range(flight)]
+            made[flight] = [runtime.engine(model, threads=threads, quiet=k > 0 or bool(made),
+                                           frame=(job.width, job.height)) for k in range(flight)]
         return made[flight]
 
     if pairs is not None:
@@ -160,7 +161,7 @@ def webcam(
                                                 rich_help_panel=ADVANCED),
     screenshot: Optional[Path] = typer.Option(None, hidden=True, help="Save the last shown frame, overlay included, as PNG."),
     fp16: Fp16Opt = False,
-    int8: Int8Opt = False,
+    int8: Int8Opt = None,
 ) -> None:
     """Stylise a webcam (or a video played as one) live.
 
@@ -202,7 +203,7 @@ def styles(
     found = registry.list_styles()
     if sheet is not None or output is not None:
         names = list(parse_style(style).styles) if style else [s.name for s in found if not registry.held_styles(s.card)]
-        _style_sheet(names, sheet, output, size, engine_options(device, net))
+        _style_sheet(names, sheet, output, size, engine_options(device, net, int8=False))
         return
     if style:
         raise UserError("--style goes with --sheet PHOTO -o SHEET.png")

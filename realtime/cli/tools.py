@@ -52,7 +52,7 @@ def evaluate(
         raise UserError("--photos needs --style-image, the painting to measure the style loss against")
     if teacher is not None and photos is None:
         raise UserError("--teacher compares outputs on photos: give --photos DIR and --style-image too")
-    runtime = Runtime(EngineOptions(device=device.value, net="full", scale=scale, stabilize=stabilize), say_once())
+    runtime = Runtime(EngineOptions(device=device.value, net="full", int8=False, scale=scale, stabilize=stabilize), say_once())
     result, table = ev.measure(models, runtime, style_image, photos, clip, size, clip_size, max_frames, stabilize,
                                teacher, sheet)
     STDOUT.print(table)

@@ -1,7 +1,8 @@
 """The one path from a style to running engines, for every command and `realtime.Stylizer`.
 
 `Runtime(options)` decides the device once, then turns a style (a name or an .onnx path, see
-realtime.catalog.spec) into the file to run (full or CPU network, fp16 or int8 copy: realtime.catalog.registry;
+realtime.catalog.spec) into the file to run (full or CPU network, fp16 copy: realtime.catalog.registry; int8 or
+float on a CPU: realtime.engine.precision, measured once per network on this CPU unless --int8/--no-int8 say;
 a blend: the multi-style network holding its styles, with the weights) and that file into an Engine with the options' scale, strength, colour and tiling; paintings (image files,
 alone or blended) into a PaintingEngine (realtime.engine.arbitrary) sharing the runtime's style vectors.
 Stabilisation is a per-stream step applied in frame order by whoever consumes the frames
@@ -37,7 +38,7 @@ class EngineOptions:
     device: str = "auto"  # auto | cuda | cpu
     net: str = "auto"  # auto (the CPU network NAME-lite on a CPU) | full | lite
     fp16: bool = False  # the style's half-precision copy (GPUs)
-    int8: bool = False  # the style's int8 copy (CPUs with VNNI)
+    int8: bool | None = None  # True: the int8 copy; False: float; None: measured on this CPU (realtime.engine.precision)
     scale: float = 1.0  # the network runs at this fraction of the frame's size
     strength: float = 1.0  # 0 the photo .. 1 full style
     preserve_color: bool = False
@@ -72,26 +73,30 @@ class Runtime:
         return self.placement.on_cpu
 
     def model(self, style: str | Path, quiet: bool = False) -> Path | Paintings | Mix:
-        """The file that runs `style` here: full or CPU network, fp16 or int8 copy; the paintings it names;
-        or, for a blend or a style only a multi-style network holds, that network and the weights."""
+        """The file that runs `style` here: full or CPU network, fp16 copy (`engine` then takes a one-style
+        network's int8 copy where --int8 or the measurement says); the paintings it names; or, for a blend or
+        a style only a multi-style network holds, that network (or its installed int8 copy) and the weights."""
         spec = parse_style(str(style))
         if spec.paintings is not None:
             return spec.paintings
         o = self.options
         notify = _quiet if quiet else self.notify
         if spec.is_blend:
-            return registry.pick_mix(dict(zip(spec.styles, spec.weights)), o.net, self.on_cpu, o.fp16, o.int8, notify)
+            return registry.pick_mix(dict(zip(spec.styles, spec.weights)), o.net, self.on_cpu, o.fp16, o.int8 is True, notify)
         name = spec.single
         if not registry.is_path_like(name) and registry.NAME_RE.match(name) and registry.find(name) is None:
             held = [n for n in registry.multistyle_networks() if name in registry.held_styles(n.card)]
             if held:
-                return registry.pick_mix({name: 1.0}, o.net, self.on_cpu, o.fp16, o.int8, notify)
-        return registry.pick(name, o.net, self.on_cpu, fp16=o.fp16, int8=o.int8, notify=notify)
+                return registry.pick_mix({name: 1.0}, o.net, self.on_cpu, o.fp16, o.int8 is True, notify)
+        return registry.pick(name, o.net, self.on_cpu, fp16=o.fp16, notify=notify)
 
-    def engine(self, style: str | Path, quiet: bool = False, **overrides) -> Engine:
+    def engine(self, style: str | Path, quiet: bool = False, frame: tuple[int, int] | None = None,
+               **overrides) -> Engine:
         """An engine for a style (name or path; `model` picks the file) or for a file `model` already picked.
 
-        `overrides` replace options for this engine only (one thread per frame in flight, bench's rows)."""
+        `frame` (width, height), where the caller knows it, is the size the int8-or-float measurement is
+        made at (else 640x480). `overrides` replace options for this engine only (one thread per frame in
+        flight, bench's rows)."""
         o = replace(self.options, **overrides).checked() if overrides else self.options
         path = style if isinstance(style, (Path, Paintings, Mix)) else self.model(style, quiet)
         if isinstance(path, Paintings):
@@ -99,9 +104,27 @@ class Runtime:
         mix = None
         if isinstance(path, Mix):
             path, mix = path.path, path.as_dict()
+        else:
+            path = self._int8_or_float(path, o, frame, _quiet if quiet else self.notify)
         return Engine(path, scale=o.scale, notify=_quiet if quiet else self.notify, strength=o.strength,
                       preserve_color=o.preserve_color, tile=o.tile, uint8_io=o.uint8_io, threads=o.threads,
                       placement=self.placement, profile=o.profile, mix=mix)
+
+    def _int8_or_float(self, path: Path, o: EngineOptions, frame: tuple[int, int] | None, notify: Notify) -> Path:
+        """--int8: the copy (installed, else quantised once into the cache); --no-int8 and fp16: the file as
+        picked; neither, on the CPU: what the measurement on this CPU chose (realtime.engine.precision)."""
+        if o.int8 is False or o.fp16:
+            return path
+        from realtime.engine import precision
+
+        if o.int8:
+            return precision.forced(path, notify)
+        if not self.on_cpu:
+            return path
+        choice = precision.choose(path, None if frame is None else frame[0] * frame[1] * o.scale ** 2, notify)
+        if choice.line:
+            notify(choice.line)
+        return choice.path
 
     def painting_engine(self, paintings: Paintings, o: EngineOptions, quiet: bool = False):
         """A PaintingEngine; the first one fetches the networks (once per machine) and says what runs."""

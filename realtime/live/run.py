@@ -94,12 +94,13 @@ def run_webcam(styles: list[str], options: EngineOptions = EngineOptions(), sett
         cap = capture_mod.open_camera(0 if s.camera is None else s.camera, s.width, s.height)
     try:
         threads = 1 if flight > 1 and runtime.on_cpu else None
+        frame = (s.width, s.height) if s.width and s.height else None  # what int8 is timed at (else 640x480)
 
         def make_engine(path):
             if isinstance(path, Paintings) and runtime.on_cpu and settings.painting_cpu_scale:
                 notify_once(f"paintings run at --scale {settings.painting_cpu_scale:g} on a CPU (--scale 1 for full detail)")
                 return runtime.engine(path, threads=threads, scale=settings.painting_cpu_scale)
-            return runtime.engine(path, threads=threads)
+            return runtime.engine(path, threads=threads, frame=frame)
 
         style_set = Styles(entries, make_engine, say, flight)
         style_set.engine()  # load the first style before the clock starts; errors surface here

@@ -157,7 +157,7 @@ def run_bench(models: list[tuple[str, Path]], sizes: list[tuple[str, tuple[int, 
     width, arch, blocks = None, "full", None
     for precision, path in models:
         for device in devices:
-            runtime = Runtime(EngineOptions(device=device, net="full", threads=threads), notify)
+            runtime = Runtime(EngineOptions(device=device, net="full", int8=False, threads=threads), notify)
             engine = runtime.engine(path)
             if engine.device != device:
                 continue

@@ -112,11 +112,11 @@ def diagnose() -> Report:
     flags = cpu_flags()
     have = [f for f in SPEED_FLAGS if f in flags]
     bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
-    vnni = "avx512_vnni" in flags or "avx_vnni" in flags
+    vnni = any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
     report.add("CPU", f"{cpu_model()}, {os.cpu_count()} cores; {', '.join(have) or 'no AVX2'}",
                model=cpu_model(), cores=os.cpu_count(), flags=have)
     report.add("CPU speed-ups", f"bf16 training {'native' if bf16 else 'emulated (train uses fp32)'}; "
-               f"int8 {'has VNNI (try --int8 and time it with realtime bench)' if vnni else 'no VNNI (int8 does not pay)'}")
+               f"int8 {'has VNNI or AMX (each CPU network is timed int8 against float once and the faster runs)' if vnni else 'no VNNI or AMX (float runs; int8 does not pay)'}")
     styles = registry.list_styles()
     lite = [s.name for s in styles if registry.lite_variant(s.name)]
     report.add("styles", f"{len(styles)} installed ({len(lite)} with a CPU network) in "

@@ -210,7 +210,7 @@ def quantize(source: Path | str, out: Path | str, calibration: Path | str | None
     if out.exists() and source.exists() and out.resolve() == source.resolve():
         raise UserError(f"{out}: the int8 output would overwrite its fp32 source; choose another name")
     check_output_path(out)
-    fp32 = open_engine(Path(source), EngineOptions(device="cpu", net="full"))
+    fp32 = open_engine(Path(source), EngineOptions(device="cpu", net="full", int8=False))
     proto = onnx.load(str(source))
     if fp32.info.precision != "fp32" or "QuantizeLinear" in _conv_counts(proto)[2]:
         raise UserError(f"{source}: is {fp32.info.precision if fp32.info.precision != 'fp32' else 'already quantised'}; "
@@ -238,7 +238,7 @@ def quantize(source: Path | str, out: Path | str, calibration: Path | str | None
         result.producer_name = "realtime"
         onnx.checker.check_model(result)
         onnx.save_model(result, str(tmp))
-        int8 = open_engine(Path(tmp), EngineOptions(device="cpu", net="full"))
+        int8 = open_engine(Path(tmp), EngineOptions(device="cpu", net="full", int8=False))
         scores = [psnr(fp32(frame), int8(frame)) for frame in held]
         if min(scores) < min_psnr:
             raise UserError(f"{source}: the int8 result differs from fp32 too much (PSNR {min(scores):.1f} dB, "
