@@ -33,6 +33,7 @@ SUMMARY = re.compile(r"webcam: (\d+) frames in ([\d.]+) s, ([\d.]+) fps mean, (\
 STAGE = re.compile(r"(capture\+decode|colour/resize|network|post|display/encode) ([\d.]+)")
 SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
 BASELINE = "baseline"
+THREADS = "intra_op_num_threads"  # not a session config entry: set as the sessions' intra-op thread count
 # name -> (extra webcam options, onnxruntime session config entries set by this script)
 SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
     BASELINE: ([], {}),  # the shipped default: two frames in flight, one thread each
@@ -43,7 +44,8 @@ SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
 
 
 def child(config: dict[str, str], argv: list[str]) -> None:
-    """Run `realtime ARGV` with `config` entries added to every onnxruntime session it makes."""
+    """Run `realtime ARGV` with `config` entries added to every onnxruntime session it makes (THREADS:
+    that many intra-op threads per session instead of the command's choice)."""
     from realtime.engine import session
 
     plain = session.session_options
@@ -51,7 +53,10 @@ def child(config: dict[str, str], argv: list[str]) -> None:
     def with_config(*args, **kwargs):
         options = plain(*args, **kwargs)
         for key, value in config.items():
-            options.add_session_config_entry(key, value)
+            if key == THREADS:
+                options.intra_op_num_threads = int(value)
+            else:
+                options.add_session_config_entry(key, value)
         return options
 
     session.session_options = with_config

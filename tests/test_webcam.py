@@ -22,8 +22,8 @@ from realtime.media.capture import Capture, Frame, LatestFrame
 from realtime.engine import Engine
 from realtime.errors import UserError
 from realtime.engine.inflight import cpu_workers
-from realtime.live import (LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, live_flight,
-                             style_entries)
+from realtime.live import (LiveLoop, LiveOptions, NullDisplay, Recorder, StyleEntry, Styles, WebcamSettings,
+                             live_flight, style_entries)
 from realtime.samples import BUNNY
 from tests.helpers import REPO, Result, assert_clean_error, cli, ctrl_c_works
 
@@ -658,6 +658,89 @@ def test_max_fps_caps_the_loop_and_bad_caps_are_refused(tmp_path):
     assert 0 < fps <= 4.4, result.stdout
     assert_clean_error(cli("webcam", "--source", BUNNY, "--style", "mosaic", "--no-display", "--max-fps", -1),
                        "--max-fps")
+
+
+# A stand-in for pyvirtualcam, whose real devices (v4l2loopback, OBS) a test machine lacks: it takes the
+# frames and writes the niceness of every thread of the process sending them to $REALTIME_TEST_NICE.
+FAKE_PYVIRTUALCAM = """
+import enum
+import os
+
+
+class PixelFormat(enum.Enum):
+    BGR = "bgr"
+
+
+class Camera:
+    def __init__(self, width, height, fps, fmt=None, device=None):
+        self.width, self.height, self.device = width, height, device or "/dev/video-test"
+
+    def send(self, frame):
+        tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]
+        nice = []
+        for task in tasks:
+            try:
+                nice.append(os.getpriority(os.PRIO_PROCESS, int(task)))
+            except OSError:  # a thread that ended meanwhile
+                pass
+        with open(os.environ["REALTIME_TEST_NICE"], "w") as out:
+            out.write(" ".join(map(str, nice)))
+
+    def close(self):
+        pass
+"""
+PRIORITY_LINE = "running at lower priority (nice {}) so the video call's own work comes first; --nice 0 lifts it"
+
+
+def virtual_cam_run(tiny_onnx, tmp_path, *extra: object) -> tuple[Result, list[int]]:
+    """`webcam --virtual-cam` through the stand-in camera: the result and its threads' niceness."""
+    fake = tmp_path / "fakecam"
+    fake.mkdir(exist_ok=True)
+    (fake / "pyvirtualcam.py").write_text(FAKE_PYVIRTUALCAM)
+    seen = tmp_path / "nice.txt"
+    seen.unlink(missing_ok=True)
+    path = os.pathsep.join(p for p in (str(fake), os.environ.get("PYTHONPATH", "")) if p)
+    result = cli("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--max-frames", 3,
+                 "--width", 160, "--height", 90, "--device", "cpu", "--virtual-cam", *extra, timeout=300,
+                 env={"PYTHONPATH": path, "REALTIME_TEST_NICE": str(seen)})
+    assert result.code == 0, result.stderr
+    assert "virtual camera /dev/video-test: 3 frames sent" in result.stderr, result.stderr
+    return result, [int(v) for v in seen.read_text().split()]
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no niceness on this system")
+def test_virtual_camera_yields_the_cpu_to_the_call_by_default(tiny_onnx, tmp_path):
+    """With --virtual-cam every thread of the loop runs at nice 10, said in one line; --nice sets another
+    niceness and says nothing; --nice 0 keeps the priority the command started with."""
+    start = os.getpriority(os.PRIO_PROCESS, 0)  # the children start at this test's niceness (nice -n 10 pytest)
+    default, nice = virtual_cam_run(tiny_onnx, tmp_path)
+    assert default.stderr.count(PRIORITY_LINE.format(max(start, 10))) == 1, default.stderr
+    assert len(nice) > 2 and set(nice) == {max(start, 10)}, nice  # the capture and library threads included
+    lifted, nice = virtual_cam_run(tiny_onnx, tmp_path, "--nice", 0)
+    assert "lower priority" not in lifted.stderr, lifted.stderr
+    assert set(nice) == {start}, nice
+    chosen, nice = virtual_cam_run(tiny_onnx, tmp_path, "--nice", 15)
+    assert "lower priority" not in chosen.stderr, chosen.stderr
+    assert set(nice) == {max(start, 15)}, nice
+
+
+def test_the_lower_priority_is_for_a_virtual_camera_only(tiny_onnx):
+    """A window or a recording keeps the normal priority: nothing shares the cores with them by design."""
+    plain = cli("webcam", "--style", tiny_onnx, "--source", CLIP, "--no-display", "--max-frames", 3,
+                "--width", 160, "--height", 90, "--device", "cpu", timeout=300)
+    assert plain.code == 0, plain.stderr
+    assert "priority" not in plain.stderr and "nice" not in plain.stderr, plain.stderr
+    assert WebcamSettings().niceness() == 0
+    assert WebcamSettings(virtual_cam=True).niceness() == WebcamSettings(virtual_device="/dev/video9").niceness() == 10
+    assert WebcamSettings(virtual_cam=True, nice=0).niceness() == 0
+    assert WebcamSettings(nice=5).niceness() == 5
+
+
+@pytest.mark.parametrize("option, value", [("--nice", -1), ("--nice", 20), ("--max-fps", "nan"), ("--max-fps", "inf")])
+def test_bad_priorities_and_caps_are_one_clean_error(option, value):
+    result = cli("webcam", "--source", BUNNY, "--style", "mosaic", "--no-display", "--virtual-cam", option, value)
+    assert_clean_error(result, f"{option} ")
+    assert "lower priority" not in result.stderr, result.stderr
 
 
 STAGE_SPLIT = re.compile(r"; per frame capture\+decode ([\d.]+), colour/resize ([\d.]+), network ([\d.]+), "

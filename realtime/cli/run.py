@@ -150,8 +150,11 @@ def webcam(
         "Run the network at this fraction of the size (0.5 is about 4x faster); default 1, and 0.5 for a painting on a CPU.")),
     device: RunDevice = Device.auto,
     net: NetOpt = Net.auto,
-    max_fps: float = typer.Option(0.0, "--max-fps", help="Take frames no faster than this, leaving the CPU to a video call beside it (0: no cap).",
+    max_fps: float = typer.Option(0.0, "--max-fps", help="Take frames no faster than this, leaving the CPU to other programs (0: no cap).",
                                   rich_help_panel=ENGINE),
+    nice: Optional[int] = typer.Option(None, "--nice", metavar="N", rich_help_panel=ENGINE, help=(
+        "CPU priority as a niceness, 0 (normal) to 19: the loop yields the cores to a video call beside it "
+        "and takes what the call leaves (default: 10 with --virtual-cam, else 0).")),
     in_flight: int = typer.Option(0, "--in-flight", metavar="N", rich_help_panel=ENGINE,
                                   help="Frames stylised at once (0 chooses: 2 for the CPU networks on a multi-core CPU)."),
     no_display: bool = typer.Option(False, "--no-display", help="No window: run headless (a --source then processes every frame).",
@@ -175,7 +178,7 @@ def webcam(
     settings = WebcamSettings(camera=camera, source=source, width=width, height=height, mirror=mirror,
                               display=not no_display, max_frames=max_frames, record=record, snapshot_dir=snapshot_dir,
                               screenshot=screenshot, virtual_cam=virtual_cam, virtual_device=virtual_device,
-                              in_flight=in_flight, max_fps=max_fps,
+                              in_flight=in_flight, max_fps=max_fps, nice=nice,
                               painting_cpu_scale=LIVE_CPU_SCALE if scale is None else None)
     summary = run_webcam(style, options, settings, say=say)
     if summary.interrupted:

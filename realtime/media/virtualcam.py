@@ -49,10 +49,11 @@ class VirtualCam:
             where = f" {self.device}" if self.device else ""
             raise UserError(f"--virtual-cam{where}: no virtual camera to send to ({str(exc).strip()[:160]}); "
                             f"set one up: {setup_hint()}") from exc
+        self.device = self.camera.device  # the one pyvirtualcam chose, named after closing too
 
     @property
     def name(self) -> str:
-        return self.camera.device if self.camera is not None else (self.device or "?")
+        return self.device or "?"
 
     def send(self, frame: np.ndarray) -> None:
         if self.camera is None:
