@@ -64,7 +64,8 @@ def main() -> None:
     ap.add_argument("--chroma-weight", type=float, default=0.0, help="`realtime distill --chroma-weight`: 5 keeps a teacher's reds")
     ap.add_argument("--plain-steps", type=int, default=0, help="steps without the Gram term first")
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--init", default=None, help="a lite4 w12 checkpoint to start from (e.g. another style's)")
+    ap.add_argument("--arch", default="lite4", choices=["lite4", "fast"], help="the CPU network's architecture (width 12, 4 blocks)")
+    ap.add_argument("--init", default=None, help="a w12 checkpoint of --arch to start from (e.g. another style's)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/lite"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: its default); two runs side by side: 1 each")
     ap.add_argument("--skip-train", action="store_true", help="export and judge the checkpoint already in --work")
@@ -86,7 +87,7 @@ def main() -> None:
         judge(name, args.shared, teacher, out, card, args.photos)
         return
     settings = DistillSettings(teacher=str(teacher), data=str(args.shared / "data" / "train"), name=lite,
-                               out_dir=str(args.work), steps=args.steps, image_size=args.image_size, arch="lite4",
+                               out_dir=str(args.work), steps=args.steps, image_size=args.image_size, arch=args.arch,
                                width=12, blocks=4, lr=args.lr, edge_weight=args.edge_weight,
                                gram_weight=args.gram_weight, chroma_weight=args.chroma_weight, init=args.init, device="cpu",
                                gram_tap_weights=tuple(float(w) for w in args.gram_tap_weights.split(",")))
@@ -102,6 +103,9 @@ def main() -> None:
     taps = ("" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}") + chroma
     lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g}{taps} from {start_name(settings.init, lite)}")
     shipped = REPO / "models" / f"{lite}.json"
+    if shipped.is_file() and json.loads(shipped.read_text()).get("arch") != args.arch:  # a new network: its own story
+        lineage = [f"{'; '.join(args.lineage)}: {lineage[0]}", *lineage[1:]] if args.lineage else lineage
+        shipped = REPO / "models" / "none"
     if ckpt.is_file() and not args.skip_train and shipped.is_file():  # a resumed run: the shipped card's story, then this
         done = json.loads(ckpt.with_suffix(".json").read_text())["steps"]
         lineage = continued_lineage(shipped, [

@@ -1,8 +1,8 @@
 """`realtime webcam` end to end on a CPU with the CPU network: fps, latency and where a frame's time goes.
 
 Runs the command a user runs, `realtime webcam --source CLIP --width W --height H --no-display --device cpu
---style STYLE-lite`, at 640x480 and 1280x720, for a fixed baseline (today's defaults) and each candidate
-setting, in interleaved rounds (baseline, candidates, baseline, ...) so a slow spell hits them alike. Reads
+--style STYLE-lite`, at 640x480 and 1280x720, for a baseline (today's defaults) and each candidate
+setting (`lite4 reference`: the same command on the lite4 CPU network, a fixed reference across machines), in interleaved rounds (baseline, candidates, baseline, ...) so a slow spell hits them alike. Reads
 fps, latency and the per-stage split (capture+decode, colour/resize, network, post, display/encode) from the
 summary line. Candidates that are not command-line options (onnxruntime's spinning) are applied by running
 the command through this script, which sets them on every session before the command starts.
@@ -23,6 +23,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ SUMMARY = re.compile(r"webcam: (\d+) frames in ([\d.]+) s, ([\d.]+) fps mean, (\
 STAGE = re.compile(r"(capture\+decode|colour/resize|network|post|display/encode) ([\d.]+)")
 SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
 BASELINE = "baseline"
+LITE4 = "lite4 reference"
 THREADS = "intra_op_num_threads"  # not a session config entry: set as the sessions' intra-op thread count
 # name -> (extra webcam options, onnxruntime session config entries set by this script)
 SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
@@ -40,6 +42,9 @@ SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "in-flight 1": (["--in-flight", "1"], {}),  # one frame, two onnxruntime threads
     "in-flight 1 no-spin": (["--in-flight", "1"], {"session.intra_op.allow_spinning": "0"}),  # idle threads sleep
     "in-flight 3": (["--in-flight", "3"], {}),  # three one-thread sessions on two cores
+    # The fixed baseline across machines and network changes: the lite4 CPU network (width 12, 4 blocks, the
+    # CPU copies' architecture before `fast`) with seeded random weights; its cost does not depend on them.
+    LITE4: ([], {}),
 }
 
 
@@ -99,6 +104,24 @@ def child_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def lite4_reference(folder: Path) -> Path:
+    """The lite4 CPU network (width 12, 4 blocks) with seeded random weights, exported as the engine runs it."""
+    import torch
+
+    from realtime.training import checkpoint
+    from realtime.training.transformer import TransformerNet
+    from realtime.tools.export import export
+
+    torch.manual_seed(0)
+    net = TransformerNet(12, 4, "lite4")
+    with torch.no_grad():  # distinct norms, as trained ones are (identical ones would be shared in the file)
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    ckpt = folder / "lite4-reference.ckpt"
+    checkpoint.save(ckpt, net, None, 0, {"arch": "lite4", "width": 12, "blocks": 4})
+    return export(ckpt, folder / "lite4-reference.onnx").path
+
+
 def run_once(style: str, clip: Path, size: str, frames: int, setting: str) -> dict[str, object]:
     """fps, latency and stage milliseconds of one run, and how busy other processes kept the cores meanwhile
     (a run beside another job's burst is slower for reasons of its own)."""
@@ -144,6 +167,8 @@ def main() -> None:
             raise SystemExit(f"--settings {s}: use {', '.join(SETTINGS)}")
     sizes = [s for s in args.sizes.split(",") if s]
     runs: dict[tuple[str, str], list[dict[str, object]]] = {(z, s): [] for z in sizes for s in settings}
+    scratch = tempfile.TemporaryDirectory()
+    reference = str(lite4_reference(Path(scratch.name))) if LITE4 in settings else None
     for _ in range(args.rounds):
         for size in sizes:
             for setting in settings:
@@ -151,7 +176,8 @@ def main() -> None:
                     os.kill(args.pause, signal.SIGSTOP)
                 try:
                     wait_quiet(args.wait_quiet, args.pause)
-                    runs[(size, setting)].append(run_once(args.style, args.clip, size, args.frames, setting))
+                    style = reference if setting == LITE4 else args.style
+                    runs[(size, setting)].append(run_once(style, args.clip, size, args.frames, setting))
                 finally:
                     if args.pause:
                         os.kill(args.pause, signal.SIGCONT)

@@ -34,7 +34,7 @@ def test_transport_undoes_a_greying_and_matches_any_spread():
     assert np.allclose(np.cov(moved.T), np.cov(colours.T), rtol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["lite4", "full"])
+@pytest.mark.parametrize("arch", ["lite4", "fast", "full"])
 def test_folding_draws_the_map_of_what_the_network_drew(arch):
     torch.manual_seed(0)
     net = TransformerNet(8, 1, arch).eval()

@@ -103,8 +103,11 @@ def fold(net: TransformerNet, cmap: ColourMap) -> None:
     # The net draws y = 127.5 * (z + 1) from its layers' sum z; matrix @ y + bias = 127.5 * (matrix @ z + c + 1).
     c = (127.5 * m.sum(1) + b - 127.5) / 127.5
     last = [layer for layer in net.net.modules() if isinstance(layer, torch.nn.Conv2d)][-1]
-    last.weight.copy_(torch.einsum("oi,ichw->ochw", m, last.weight))
-    last.bias.copy_(m @ last.bias + c)
+    # A depth-to-space decoder's last conv draws each colour at r*r places: channel k*r*r + j is colour k.
+    places = last.out_channels // 3
+    weight = last.weight.unflatten(0, (3, places))
+    last.weight.copy_(torch.einsum("oi,ijchw->ojchw", m, weight).flatten(0, 1))
+    last.bias.copy_((m @ last.bias.view(3, places) + c[:, None]).flatten())
     if net.skip is not None:
         net.skip.weight.copy_(torch.einsum("oi,ichw->ochw", m, net.skip.weight))
         net.skip.bias.copy_(m @ net.skip.bias)

@@ -1,4 +1,4 @@
-"""Distillation: a CPU network (`arch lite4`) trained to reproduce a full style network's output.
+"""Distillation: a CPU network (`arch fast`) trained to reproduce a full style network's output.
 
 The teacher is one of our trained networks (a shipped style name, a .ckpt, or an .onnx from `realtime
 export`). Its forward pass replaces VGG's forward and backward, so a step costs a fraction of a style
@@ -61,8 +61,8 @@ class DistillSettings:
     steps: int = 1500
     batch_size: int = 4
     image_size: int = 256
-    arch: str = "lite4"
-    width: int = 16
+    arch: str = "fast"
+    width: int = 12
     blocks: int = 4
     lr: float = 2e-3  # cosine-decayed to lr / 20 (train.learning_rate)
     lr_ramp: int = 100  # with init: the ramp up from lr / 100 (train.learning_rate)

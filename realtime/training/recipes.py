@@ -61,7 +61,7 @@ TRAIN = {
     )),
 }
 
-_LITE = {"arch": "lite4", "width": 12, "blocks": 4, "image_size": 160, "edge_weight": 2.0, "lr": 1e-3}
+_LITE = {"arch": "fast", "width": 12, "blocks": 4, "image_size": 160, "edge_weight": 2.0, "lr": 1e-3}
 DISTILL = {
     CUSTOM: Recipe(CUSTOM, "one run, every setting from the options or its default", (Stage("run", 1500),)),
     "quick": Recipe("quick", "a CPU copy in minutes: 300 plain steps and 100 Gram steps from mosaic-lite", (

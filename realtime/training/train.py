@@ -37,6 +37,8 @@ KINDS = {
     "full": "realtime fast style network (Johnson et al. 2016, instance norm, upsample+conv)",
     "lite": "realtime CPU style network (strided to 1/8 size, depthwise-separable residual blocks, upsample+conv)",
     "lite4": "realtime CPU style network distilled from a full one (1/4 size, separable blocks and decoder, full-resolution photo path)",
+    "fast": "realtime CPU style network distilled from a full one (1/4 size, zero-padded separable blocks, "
+            "depth-to-space decoder, full-resolution photo path)",
 }
 IO_CONVENTION = {"input": "input", "output": "output", "layout": "NCHW", "color_order": "RGB",
                  "value_range": "0-255", "dtype": "float32"}

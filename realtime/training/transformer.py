@@ -9,6 +9,11 @@ depthwise-separable residual blocks, and spends about 1/40 of the full net's mul
 draws at 1/8 resolution, so faces and small objects turn into tiles.
 `arch="lite4"` is the CPU network distilled from a full one (`realtime distill`): separable blocks at 1/4
 size, a separable decoder, and a 1x1 path from the photo itself at full resolution, so edges stay sharp.
+`arch="fast"` is lite4's shape made for onnxruntime's CPU kernels, about twice as fast at the same
+multiply-adds (benchmarks/cpu_arch.py): the convs pad with zeros themselves (no Pad operators), instance
+norm only inside the residual blocks at 1/4 size (the encoder and decoder convs keep their biases), and a
+decoder of 1x1 convs and depth-to-space steps whose last 3x3 conv runs at half size, so nothing but the
+photo's own 1x1 path runs at full size. Trained by distillation, it learns its own borders.
 
 I/O convention, the same as the ONNX files we export: RGB float (N, 3, H, W), values 0-255 in and out.
 Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped back.
@@ -21,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 PAD_MULTIPLE = 4
-ARCHS = ("full", "lite", "lite4")
-ARCH_DEFAULTS = {"full": (16, 5), "lite": (16, 4), "lite4": (16, 4)}  # full at 16: the width jcjohnson ships, 4x cheaper than 32
+ARCHS = ("full", "lite", "lite4", "fast")
+ARCH_DEFAULTS = {"full": (16, 5), "lite": (16, 4), "lite4": (16, 4), "fast": (12, 4)}  # full at 16: the width jcjohnson ships, 4x cheaper than 32
 
 
 class ConvLayer(nn.Sequential):
@@ -81,8 +86,23 @@ class SeparableUp(nn.Sequential):
                          nn.InstanceNorm2d(out_ch, affine=True), nn.ReLU(inplace=True))
 
 
+class ZeroPadSeparableBlock(nn.Module):
+    """SeparableResidualBlock with the convs' own zero padding: onnxruntime runs it without Pad operators."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, padding=1, groups=ch), nn.Conv2d(ch, ch, 1), nn.InstanceNorm2d(ch, affine=True),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ch, ch, 3, padding=1, groups=ch), nn.Conv2d(ch, ch, 1), nn.InstanceNorm2d(ch, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class TransformerNet(nn.Module):
-    """Johnson's network (arch "full") or the CPU network (arch "lite"), same I/O."""
+    """Johnson's network (arch "full") or a CPU network (arch "lite", "lite4", "fast"), same I/O."""
 
     def __init__(self, width: int = 32, blocks: int = 5, arch: str = "full"):
         super().__init__()
@@ -93,6 +113,17 @@ class TransformerNet(nn.Module):
         self.arch = arch
         w = width
         self.skip: nn.Module | None = None
+        if arch == "fast":
+            self.net = nn.Sequential(
+                nn.Conv2d(3, w, 3, 2, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(w, 4 * w, 3, 2, padding=1), nn.ReLU(inplace=True),
+                *[ZeroPadSeparableBlock(4 * w) for _ in range(blocks)],
+                nn.Conv2d(4 * w, 8 * w, 1), nn.PixelShuffle(2), nn.ReLU(inplace=True),  # to 1/2 size, 2w channels
+                nn.Conv2d(2 * w, 2 * w, 3, padding=1, groups=2 * w), nn.Conv2d(2 * w, 2 * w, 1), nn.ReLU(inplace=True),
+                nn.Conv2d(2 * w, 3 * 4, 3, padding=1), nn.PixelShuffle(2),  # each half-size pixel draws a 2x2 block
+            )
+            self.skip = nn.Conv2d(3, 3, 1)
+            return
         if arch == "lite4":
             # Down to 1/4 size in two strided convs; separable blocks there; a separable decoder; the photo
             # reaches the output through a 1x1 conv at full resolution (its edges, not a 1/8 tile grid).

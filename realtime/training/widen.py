@@ -48,7 +48,10 @@ def widen(narrow: TransformerNet, width: int, jitter: float = 0.05, seed: int = 
                 continue
             k_out = new.weight.shape[0] // old.weight.shape[0]
             k_in = new.weight.shape[1] // old.weight.shape[1]
-            weight = old.weight.repeat_interleave(k_out, dim=0)
+            # Before a depth-to-space step (the fast decoder's 8w-channel 1x1 conv), a channel is a block of 4
+            # that becomes one channel at twice the size: the twins are whole blocks.
+            block = 4 if narrow.arch == "fast" and old.out_channels == 8 * narrow.width else 1
+            weight = old.weight.unflatten(0, (-1, block)).repeat_interleave(k_out, dim=0).flatten(0, 1)
             new.weight.copy_(_split_inputs(weight, k_in, jitter, generator))
-            new.bias.copy_(old.bias.repeat_interleave(k_out))
+            new.bias.copy_(old.bias.unflatten(0, (-1, block)).repeat_interleave(k_out, dim=0).flatten())
     return wide
