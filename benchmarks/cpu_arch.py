@@ -51,7 +51,8 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from multistyle_pilot import EVAL_PHOTOS, Cache, lr_at  # noqa: E402
+from multistyle_pilot import EVAL_PHOTOS, Cache, lr_at, stylise_with  # noqa: E402
+from multistyle_pilot import session as onnx_session  # noqa: E402
 
 from realtime.engine import uint8_io  # noqa: E402
 from realtime.machine import cpu_model as cpu_name  # noqa: E402
@@ -242,12 +243,13 @@ def distil(args: argparse.Namespace) -> None:
         for photo, (target,) in data.validation:
             y = model(photo[None].float()).clamp(0, 255).round()[0].byte().numpy()
             val.append(psnr(y.transpose(1, 2, 0), target.numpy().transpose(1, 2, 0)))
-    torch.save({"spec": args.spec, "style": args.style, "state": model.state_dict(), "steps": step,
-                "seconds": round(spent, 1), "minutes": args.minutes, "val_psnr": round(float(np.mean(val)), 2),
-                "cpu": cpu_name()}, out)
+    saved = {"spec": args.spec, "style": args.style, "state": model.state_dict(), "steps": step,
+             "seconds": round(spent, 1), "minutes": args.minutes, "val_psnr": round(float(np.mean(val)), 2),
+             "cpu": cpu_name()}
+    torch.save(saved, out)
     print(f"{args.spec}: {step} steps in {spent:.0f} s, validation PSNR {np.mean(val):.2f} dB -> {out}", flush=True)
     if not args.out:  # a candidate trial: its figures join the comparison
-        record_trial(torch.load(out))
+        record_trial(saved)
     if args.ckpt:  # for `realtime distill --init` (the Gram phase, with the teacher itself)
         net = TransformerNet(12, 4, "fast")
         if [v.shape for v in net.state_dict().values()] != [v.shape for v in model.state_dict().values()]:
@@ -283,23 +285,11 @@ def stylise_torch(model: nn.Module):
     return run
 
 
-def stylise_onnx(path: Path):
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    s = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def run(bgr: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32)
-        y = np.clip(s.run(None, {"input": x})[0][0], 0, 255).round().astype(np.uint8)
-        return np.ascontiguousarray(y.transpose(1, 2, 0)[:, :, ::-1])
-    return run
-
-
 def judge(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     style = args.style
-    stylisers = {"teacher": stylise_onnx(MODELS / f"{style}.onnx"),
-                 f"{style}-lite (shipped)": stylise_onnx(MODELS / f"{style}-lite.onnx")}
+    stylisers = {"teacher": stylise_with(onnx_session(MODELS / f"{style}.onnx")),
+                 f"{style}-lite (shipped)": stylise_with(onnx_session(MODELS / f"{style}-lite.onnx"))}
     runs = {}
     for spec in args.runs.split(","):
         saved = torch.load(WORK / f"{spec}-{style}.pt")

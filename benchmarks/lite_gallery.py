@@ -103,14 +103,15 @@ def main() -> None:
     taps = ("" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}") + chroma
     lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g}{taps} from {start_name(settings.init, lite)}")
     shipped = REPO / "models" / f"{lite}.json"
-    if shipped.is_file() and json.loads(shipped.read_text()).get("arch") != args.arch:  # a new network: its own story
-        lineage = [f"{'; '.join(args.lineage)}: {lineage[0]}", *lineage[1:]] if args.lineage else lineage
-        shipped = REPO / "models" / "none"
-    if ckpt.is_file() and not args.skip_train and shipped.is_file():  # a resumed run: the shipped card's story, then this
+    # A copy of another architecture than the shipped one is a new network: its own story, not a continuation.
+    continues = shipped.is_file() and json.loads(shipped.read_text()).get("arch") == args.arch
+    if not continues:
+        lineage = introduced(lineage, args.lineage)
+    if ckpt.is_file() and not args.skip_train and continues:  # a resumed run: the shipped card's story, then this
         done = json.loads(ckpt.with_suffix(".json").read_text())["steps"]
         lineage = continued_lineage(shipped, [
             f"{args.steps - done} more steps at Gram weight {args.gram_weight:g}{taps} (resumed from step {done})"])
-    elif args.lineage and shipped.is_file():  # a new copy that grows from the shipped one keeps its story
+    elif args.lineage and continues:  # a new copy that grows from the shipped one keeps its story
         lineage = continued_lineage(shipped, lineage, args.lineage)
     if not args.skip_train:
         ckpt = distill(settings, resume=str(ckpt) if ckpt.is_file() else None)
@@ -138,7 +139,12 @@ def start_name(init: str | None, lite: str) -> str:
 def continued_lineage(shipped: Path, steps: list[str], how: Sequence[str] = ()) -> list[str]:
     """The shipped card's lineage, then this run's `steps`, the first joined to `how` (why this copy was
     made) when given; the settings marker goes on the newest entry once the run is done."""
-    return past_lineage(shipped) + ([f"{'; '.join(how)}: {steps[0]}", *steps[1:]] if how else steps)
+    return past_lineage(shipped) + introduced(steps, how)
+
+
+def introduced(steps: list[str], how: Sequence[str]) -> list[str]:
+    """This run's `steps`, the first joined to `how` (why this copy was made) when given."""
+    return [f"{'; '.join(how)}: {steps[0]}", *steps[1:]] if how else steps
 
 
 def colour_match(name: str, shared: Path, work: Path, source: str | None, made: list[str]) -> tuple[Path, dict]:

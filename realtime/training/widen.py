@@ -39,6 +39,11 @@ def widen(narrow: TransformerNet, width: int, jitter: float = 0.05, seed: int = 
         raise ValueError(f"width {width} is not a whole multiple of {narrow.width}")
     wide = TransformerNet(width, narrow.blocks, narrow.arch)
     generator = torch.Generator().manual_seed(seed)
+    # Before a depth-to-space step, each channel of the r-times larger picture is a block of r*r of the
+    # conv's output channels: twins there are whole blocks.
+    layers = list(narrow.net)
+    shuffled = {id(conv): step.upscale_factor ** 2 for conv, step in zip(layers, layers[1:])
+              if isinstance(conv, nn.Conv2d) and isinstance(step, nn.PixelShuffle)}
     with torch.no_grad():
         for old, new in zip(_layers(narrow), _layers(wide), strict=True):
             if isinstance(old, nn.InstanceNorm2d):
@@ -48,9 +53,7 @@ def widen(narrow: TransformerNet, width: int, jitter: float = 0.05, seed: int = 
                 continue
             k_out = new.weight.shape[0] // old.weight.shape[0]
             k_in = new.weight.shape[1] // old.weight.shape[1]
-            # Before a depth-to-space step (the fast decoder's 8w-channel 1x1 conv), a channel is a block of 4
-            # that becomes one channel at twice the size: the twins are whole blocks.
-            block = 4 if narrow.arch == "fast" and old.out_channels == 8 * narrow.width else 1
+            block = shuffled.get(id(old), 1)
             weight = old.weight.unflatten(0, (-1, block)).repeat_interleave(k_out, dim=0).flatten(0, 1)
             new.weight.copy_(_split_inputs(weight, k_in, jitter, generator))
             new.bias.copy_(old.bias.unflatten(0, (-1, block)).repeat_interleave(k_out, dim=0).flatten())
