@@ -59,7 +59,7 @@ from realtime.machine import cpu_model as cpu_name  # noqa: E402
 from realtime.media import images  # noqa: E402
 from realtime.media.interrupts import DeferredInterrupt, StopSignals  # noqa: E402
 from realtime.training import checkpoint  # noqa: E402
-from realtime.training.distill import distill_loss  # noqa: E402
+from realtime.training.distill import border_error, distill_loss  # noqa: E402
 from realtime.training.transformer import TransformerNet  # noqa: E402
 from realtime.tools.evaluate import contact_sheet, photo_losses, psnr  # noqa: E402
 from realtime.tools.export import Clipped, _to_onnx  # noqa: E402
@@ -132,6 +132,14 @@ class Candidate(nn.Module):
         return y[..., :h, :w]
 
 
+def build(spec: str) -> nn.Module:
+    """The candidate network; the chosen shape (zero-mid-shuffle) is the product's TransformerNet(arch="fast")."""
+    m = SPEC.match(spec)
+    if m and m.group(1, 2, 3) == ("zero", "mid", "shuffle"):
+        return TransformerNet(int(m.group(4)), int(m.group(5)), "fast")
+    return Candidate(spec)
+
+
 def macs_per_pixel(model: nn.Module, h: int = 480, w: int = 640) -> float:
     """Multiply-adds of every conv per output pixel, counted on one frame."""
     total = [0]
@@ -164,7 +172,7 @@ def speed(args: argparse.Namespace) -> None:
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     runs = {}
     for spec in specs:
-        model = Candidate(spec).eval()
+        model = build(spec).eval()
         runs[spec] = (session(model), macs_per_pixel(model), sum(p.numel() for p in model.parameters()))
     frames = {size: np.random.default_rng(0).integers(0, 256, (1, size[1], size[0], 3), dtype=np.uint8) for size in sizes}
     times: dict[str, dict[tuple, list[float]]] = {s: {size: [] for size in sizes} for s in specs}
@@ -199,7 +207,7 @@ def distil(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     data = Cache(Path(args.cache), [args.style], small=True)
-    model = Candidate(args.spec)
+    model = build(args.spec)
     if args.init:  # a network of the same shape: a candidate's .pt, or a `fast` .ckpt/.onnx (same layers in order)
         state = (torch.load(args.init)["state"] if args.init.endswith(".pt")
                  else checkpoint.network(args.init).state_dict())
@@ -229,6 +237,8 @@ def distil(args: argparse.Namespace) -> None:
                 y = model(x).float()
             parts = distill_loss(y, target)
             total = parts["l1"] + parts["edge"]
+            if args.border_weight:
+                total = total + args.border_weight * border_error(y, target)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
@@ -251,12 +261,10 @@ def distil(args: argparse.Namespace) -> None:
     if not args.out:  # a candidate trial: its figures join the comparison
         record_trial(saved)
     if args.ckpt:  # for `realtime distill --init` (the Gram phase, with the teacher itself)
-        net = TransformerNet(12, 4, "fast")
-        if [v.shape for v in net.state_dict().values()] != [v.shape for v in model.state_dict().values()]:
-            raise SystemExit(f"--ckpt: {args.spec} is not the fast network (zero-mid-shuffle-w12b4)")
-        net.load_state_dict(dict(zip(net.state_dict(), model.state_dict().values())))
-        checkpoint.save(Path(args.ckpt), net, None, step, {"arch": "fast", "width": 12, "blocks": 4,
-                                                           "distilled_by": "benchmarks/cpu_arch.py", **vars_of(args)})
+        if not isinstance(model, TransformerNet):
+            raise SystemExit(f"--ckpt: {args.spec} is not the fast network (zero-mid-shuffle-wWbB)")
+        checkpoint.save(Path(args.ckpt), model, None, step, {"arch": "fast", "width": model.width, "blocks": model.blocks,
+                                                             "distilled_by": "benchmarks/cpu_arch.py", **vars_of(args)})
         print(f"and {args.ckpt}", flush=True)
 
 
@@ -293,8 +301,8 @@ def judge(args: argparse.Namespace) -> None:
     runs = {}
     for spec in args.runs.split(","):
         saved = torch.load(WORK / f"{spec}-{style}.pt")
-        model = Candidate(spec)
-        model.load_state_dict(saved["state"])
+        model = build(spec)
+        model.load_state_dict(dict(zip(model.state_dict(), saved["state"].values())))  # trials from Candidate too
         stylisers[spec] = stylise_torch(model.eval())
         runs[spec] = {k: saved[k] for k in ("steps", "seconds", "val_psnr")}
     photos = [SHARED / "eval" / name for name in EVAL_PHOTOS]
@@ -336,6 +344,7 @@ def main() -> None:
     d.add_argument("--style", default="mosaic")
     d.add_argument("--minutes", type=float, default=10)
     d.add_argument("--lr", type=float, default=2e-3)
+    d.add_argument("--border-weight", type=float, default=0.0, help="weight of the tone along the edges (distill.border_error)")
     d.add_argument("--ramp", type=int, default=50)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--cache", default="/tmp/ms_cache")

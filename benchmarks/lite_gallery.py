@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--gram-weight", type=float, default=3000.0)
     ap.add_argument("--gram-tap-weights", default="1,1,1,1", help="relu1_1..relu4_1 in the Gram term")
     ap.add_argument("--chroma-weight", type=float, default=0.0, help="`realtime distill --chroma-weight`: 5 keeps a teacher's reds")
+    ap.add_argument("--border-weight", type=float, default=0.0, help="`realtime distill --border-weight`: borders keep their tone")
     ap.add_argument("--plain-steps", type=int, default=0, help="steps without the Gram term first")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--arch", default="lite4", choices=["lite4", "fast"], help="the CPU network's architecture (width 12, 4 blocks)")
@@ -89,11 +90,12 @@ def main() -> None:
     settings = DistillSettings(teacher=str(teacher), data=str(args.shared / "data" / "train"), name=lite,
                                out_dir=str(args.work), steps=args.steps, image_size=args.image_size, arch=args.arch,
                                width=12, blocks=4, lr=args.lr, edge_weight=args.edge_weight,
-                               gram_weight=args.gram_weight, chroma_weight=args.chroma_weight, init=args.init, device="cpu",
+                               gram_weight=args.gram_weight, chroma_weight=args.chroma_weight, border_weight=args.border_weight, init=args.init, device="cpu",
                                gram_tap_weights=tuple(float(w) for w in args.gram_tap_weights.split(",")))
     ckpt = args.work / f"{lite}.ckpt"
     lineage = []
     chroma = f", chroma weight {args.chroma_weight:g}" if args.chroma_weight else ""  # both phases have it
+    chroma += f", border weight {args.border_weight:g}" if args.border_weight else ""
     if args.plain_steps and not args.skip_train:
         plain = replace(settings, name=f"{lite}-plain", steps=args.plain_steps, gram_weight=0.0, lr=2 * args.lr)
         settings = replace(settings, init=str(args.work / f"{plain.name}.ckpt"))

@@ -167,3 +167,31 @@ def test_chroma_term_keeps_the_teachers_hue(distilled, tmp_path):
         with torch.no_grad():
             errors[weight] = float(chroma_error(checkpoint.load_model(tmp_path / f"{name}.ckpt")[0](photo), target))
     assert errors[10] < 0.9 * errors[0], errors
+
+
+
+def test_border_term_reads_a_lighter_band_and_not_texture_or_tone():
+    """The border term sees what the border test calls a padding artefact (the outer rows lighter than the
+    teacher's on every side), not a network that is lighter everywhere or a texture placed differently."""
+    from realtime.training.distill import border_error
+
+    teacher = images.bgr_to_tensor(images.read_bgr(PHOTOS / "kodim23.jpg")).repeat(2, 1, 1, 1)
+    band = torch.zeros_like(teacher)
+    band[..., :4, :] = band[..., -4:, :] = band[..., :, :4] = band[..., :, -4:] = 6
+    texture = torch.randn(teacher.shape, generator=torch.Generator().manual_seed(0)) * 20
+    assert 5 < float(border_error(teacher + band, teacher)) < 6.5
+    assert float(border_error(teacher + 10, teacher)) < 1e-4
+    assert float(border_error(teacher + texture, teacher)) < 0.5
+
+
+def test_border_weight_goes_into_the_run_and_its_card(tmp_path):
+    """--border-weight trains with the term: its loss is on the card and the recipe names it."""
+    result = cli("distill", "--recipe", "custom", "udnie", "--data", PHOTOS, "--name", "u", "--out-dir", tmp_path, "--steps", 2,
+                 "--batch-size", 1, "--image-size", 64, "--init", "udnie-lite", "--border-weight", 20, "--stability-weight", 0,
+                 "--no-colour-match", "--device", "cpu")
+    assert result.code == 0, result.stderr
+    card = json.loads((tmp_path / "u.json").read_text())
+    assert card["settings"]["border_weight"] == 20 and card["final_losses"]["border"] >= 0
+    assert card["recipe"] == "distill-l1-edges-border-v1"
+    result = cli("distill", "udnie", "--data", PHOTOS, "--name", "v", "--out-dir", tmp_path, "--border-weight", -1)
+    assert result.code != 0 and "--border-weight" in result.stderr

@@ -232,6 +232,7 @@ def distill(
     gram_tap_weights: Optional[str] = typer.Option(None, help="Say of relu1_1,relu2_1,relu3_1,relu4_1 in the Gram term, e.g. 1,1,1,8.", rich_help_panel=LOSS),
     edge_weight: Optional[float] = typer.Option(None, help="Weight of the image-gradient term: keeps strokes and edges sharp.", rich_help_panel=LOSS),
     chroma_weight: Optional[float] = typer.Option(None, help="Weight of matching the teacher's chroma over 4x4 blocks: keeps strong reds.", rich_help_panel=LOSS),
+    border_weight: Optional[float] = typer.Option(None, help="Weight of matching the teacher's tone along the edges: borders stay as light as the rest.", rich_help_panel=LOSS),
     stability_weight: Optional[float] = typer.Option(None, help="Less flicker on video (0: off).", rich_help_panel=LOSS),
     colour_match: Optional[bool] = typer.Option(None, "--colour-match/--no-colour-match", help="Fold a colour map onto the teacher's colours into the network at the end.", rich_help_panel=LOSS),
     image_size: Optional[int] = typer.Option(None, help="Crop size of the training photos.", rich_help_panel=SCHEDULE),
@@ -258,8 +259,8 @@ def distill(
         raise UserError("--arch full: distil into a CPU network (fast, lite4 or lite); the teacher is the full one")
     plan_of = recipes.get(recipes.DISTILL, recipe)
     given = _given(steps=steps, gram_weight=gram_weight, gram_tap_weights=_tap_weights(gram_tap_weights, "--gram-tap-weights"),
-                   edge_weight=edge_weight, chroma_weight=chroma_weight, stability_weight=stability_weight,
-                   colour_match=colour_match, image_size=image_size, lr=lr, lr_ramp=lr_ramp, arch=arch, width=width,
+                   edge_weight=edge_weight, chroma_weight=chroma_weight, border_weight=border_weight,
+                   stability_weight=stability_weight, colour_match=colour_match, image_size=image_size, lr=lr, lr_ramp=lr_ramp, arch=arch, width=width,
                    blocks=blocks)
     if init is not None:
         given["init"] = None if init == "scratch" else init
@@ -271,8 +272,9 @@ def distill(
         if s.steps < 1 or s.batch_size < 1 or s.image_size < 32 or s.width < 4 or s.blocks < 0 or s.lr <= 0:
             raise UserError("--steps, --batch-size and --lr must be positive, --image-size at least 32, --width at "
                             "least 4, --blocks not negative")
-        if min(s.edge_weight, s.gram_weight, s.chroma_weight, s.stability_weight, s.lr_ramp) < 0:
-            raise UserError("--edge-weight, --gram-weight, --chroma-weight, --stability-weight and --lr-ramp must not be negative")
+        if min(s.edge_weight, s.gram_weight, s.chroma_weight, s.border_weight, s.stability_weight, s.lr_ramp) < 0:
+            raise UserError("--edge-weight, --gram-weight, --chroma-weight, --border-weight, --stability-weight and "
+                            "--lr-ramp must not be negative")
     try:
         ckpt = recipes.run(plan_of, base, given, lambda s, r, entry: distill_mod.distill(s, resume=r, recipe=entry), say,
                            resume=str(resume) if resume else None)

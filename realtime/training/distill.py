@@ -8,7 +8,9 @@ structure), not a second, weaker reading of the style image.
 Loss: L1 to the teacher's output in 0-255 units, plus L1 of the difference of their image gradients (the
 strokes and edges a pixel loss alone blurs away), optionally L1 of their chroma over 4x4 blocks (a pixel L1
 that a small network cannot meet settles on a desaturated average where the teacher's tiles vary, and a
-red door goes brown), plus the stability term (Gupta et al. 2017) on a
+red door goes brown), optionally the difference of their brightness along each edge (a network with zero
+padding, `fast`, must learn how its borders look, and the Gram term alone lets them drift lighter),
+plus the stability term (Gupta et al. 2017) on a
 moved copy, as in `train`. With a Gram weight, also the relative error of the student's VGG Gram
 matrices against the teacher's output's, per photo: a pixel loss averages the texture a small network
 cannot place exactly into a soft blur, while matching the Gram keeps the teacher's strokes and tiles,
@@ -49,7 +51,8 @@ from realtime.training.vgg import VGG19Features, file_digest, load_features
 def recipe(settings: "DistillSettings") -> str:
     """The card's recipe name: which loss terms the run had."""
     name = "distill-l1-edges-gram" if settings.gram_weight > 0 else "distill-l1-edges"
-    return f"{name}-chroma-v1" if settings.chroma_weight > 0 else f"{name}-v1"
+    name += "-chroma" if settings.chroma_weight > 0 else ""
+    return f"{name}-border-v1" if settings.border_weight > 0 else f"{name}-v1"
 
 
 @dataclass
@@ -70,6 +73,7 @@ class DistillSettings:
     gram_weight: float = 0.0
     gram_tap_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # relu1_1..relu4_1, a weighted mean
     chroma_weight: float = 0.0  # chroma_error: each region keeps the teacher's hue and saturation
+    border_weight: float = 0.0  # border_error: the outer pixels keep the teacher's tone
     stability_weight: float = 5e-3  # squared 0-255 differences against an L1 of about 5-10: about 10 %
     seed: int = 0
     checkpoint_every: int = 250
@@ -99,6 +103,19 @@ def chroma_error(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     def chroma(x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x - x.mean(1, keepdim=True), CHROMA_BLOCK, ceil_mode=True)
     return F.l1_loss(chroma(student), chroma(teacher))
+
+
+BORDER_BAND = 4  # px: the rows the border test reads, and where a zero-padded network's tone goes wrong most
+
+
+def border_error(student: torch.Tensor, teacher: torch.Tensor, band: int = BORDER_BAND) -> torch.Tensor:
+    """How much lighter or darker than the teacher's the outer `band` rows of every side are, beyond the
+    photo's own difference, on average over a batch's sides and photos (0-255 units): the tone a
+    zero-padded network must learn at its borders. Texture a small network cannot place exactly averages
+    out over a batch's sides; a lighter band, the same on every side, does not."""
+    d = (student - teacher).mean(1)
+    sides = torch.stack([side.mean((1, 2)) for side in (d[:, :band], d[:, -band:], d[:, :, :band], d[:, :, -band:])])
+    return (sides - d.mean((1, 2))).mean().abs()
 
 
 class GramMatch(torch.nn.Module):
@@ -238,6 +255,9 @@ def step_losses(model: TransformerNet, teacher: TransformerNet, match: GramMatch
     if settings.chroma_weight > 0:
         parts["chroma"] = chroma_error(out, target)
         total = total + settings.chroma_weight * parts["chroma"]
+    if settings.border_weight > 0:
+        parts["border"] = border_error(out, target)
+        total = total + settings.border_weight * parts["border"]
     values = {k: float(v.detach()) for k, v in parts.items()}
     if match is not None:  # on the unmoved photos only: the moved copies add cost, not texture
         n = settings.batch_size
