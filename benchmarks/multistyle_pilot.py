@@ -8,6 +8,9 @@ Three steps, each its own command:
     python benchmarks/multistyle_pilot.py judge --runs w16,w32
     python benchmarks/multistyle_pilot.py ship --name gallery       # models/gallery.onnx and its card
 
+With --cpu (cache and train), the same for the CPU copy (arch fast, width 12): the teachers are the shipped
+NAME-lite networks, the start their convolutions and norms, and judge and ship see it from the checkpoint.
+
 cache: each shipped NAME.onnx run once (onnxruntime, 1 thread) on N training photos, stored as uint8 .npy
 under --cache (default /tmp/ms_cache; never commit it). Two targets per photo: the whole photo at its
 native size (short side 288) and one fixed 256x256 crop, each the teacher's output ON THAT INPUT. A crop of
@@ -72,6 +75,11 @@ SHEET_PHOTOS = [1, 4, 6]  # indices into EVAL_PHOTOS: kodim04, 13, 19 (a face, a
 EVAL_SIZE = 384
 
 
+def teacher_name(style: str, arch: str) -> str:
+    """The shipped network a multi-style network of `arch` copies each style from: NAME, or NAME-lite for the CPU copy."""
+    return f"{style}-lite" if arch == "fast" else style
+
+
 def session(path: Path | str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -118,7 +126,7 @@ def cache(args: argparse.Namespace) -> None:
             np.save(root / f"{i:04d}_small_photo.npy", small_photo(rgb, small_rng))
     (root / "photos.json").write_text(json.dumps({"photos": [p.name for p, _ in photos], "crops": crops,
                                                  "validation": VALIDATION}))
-    for style in styles:
+    for style in (teacher_name(s, "fast" if args.cpu else "full") for s in styles):
         s = session(MODELS / f"{style}.onnx")
         for i in range(len(photos)):
             for kind in ("full", "crop") + (("small",) if args.small else ()):
@@ -196,8 +204,9 @@ def train(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     styles = args.styles.split(",")
     t_load = time.time()
-    data = Cache(Path(args.cache), styles, small=args.small_every > 0)
-    model = multistyle.from_shipped({s: MODELS / f"{s}.onnx" for s in styles}, args.width, base=args.base)
+    arch = "fast" if args.cpu else "full"
+    data = Cache(Path(args.cache), [teacher_name(s, arch) for s in styles], small=args.small_every > 0)
+    model = multistyle.from_shipped({s: MODELS / f"{teacher_name(s, arch)}.onnx" for s in styles}, args.width, base=args.base)
     done_steps, done_seconds = 0, 0.0  # from earlier sittings of the same run
     if args.resume:  # a checkpoint of the run, or the network it shipped (models/gallery.onnx holds every weight)
         resumed = multistyle.read_any(args.resume)
@@ -210,9 +219,9 @@ def train(args: argparse.Namespace) -> None:
         vgg, _ = load_features(TRAIN_STYLE)
         match = GramMatch(vgg, TRAIN_STYLE, tuple(float(v) for v in args.gram_taps.split(",")))
     gram_errors: list[float] = []
-    out = Path(args.out or ROOT / "checkpoints" / "multistyle.pt")  # the run's one named place
+    out = Path(args.out or ROOT / "checkpoints" / ("gallery-lite.pt" if args.cpu else "multistyle.pt"))  # the run's one named place
     out.parent.mkdir(parents=True, exist_ok=True)
-    curve_path = RESULTS / f"multistyle_pilot_w{args.width}{args.tag}_curve.json"
+    curve_path = RESULTS / f"multistyle_pilot_w{model.width}{args.tag}_curve.json"
     config = {k: v for k, v in vars(args).items() if k != "func"}
     curve = {"config": config, "styles": styles, "load_seconds": round(time.time() - t_load, 1), "points": []}
     if args.resume and curve_path.exists():  # the same run continues: its curve goes on
@@ -338,7 +347,7 @@ def judge(args: argparse.Namespace) -> None:
     widths: dict[int, str] = {}  # each width: its first run (the speed test's multi-style file)
     for run in runs:
         model, payload = multistyle.load(Path(run) if run.endswith(".pt") else ROOT / "checkpoints" / f"{run}.pt")
-        styles = styles or model.styles
+        styles, arch = styles or model.styles, model.arch  # the runs judged together copy the same networks
         models[run], steps[run] = model, int(payload["step"])
         curve_file = RESULTS / f"multistyle_pilot_{run}_curve.json"
         curves[run] = json.loads(curve_file.read_text()) if curve_file.is_file() else {}
@@ -346,7 +355,8 @@ def judge(args: argparse.Namespace) -> None:
             widths[model.width] = run
             base = payload["config"].get("base") or styles[0]
             start = f"w{model.width} start"
-            models[start] = multistyle.from_shipped({s: MODELS / f"{s}.onnx" for s in styles}, model.width, base)
+            models[start] = multistyle.from_shipped({s: MODELS / f"{teacher_name(s, model.arch)}.onnx" for s in styles},
+                                                    model.width, base)
             steps[start] = 0
     assert styles is not None
     sessions = {}
@@ -362,7 +372,7 @@ def judge(args: argparse.Namespace) -> None:
     for s, style in enumerate(styles):
         weights = np.zeros((1, len(styles)), np.float32)
         weights[0, s] = 1.0
-        stylisers = {"shipped": stylise_with(session(MODELS / f"{style}.onnx"))}
+        stylisers = {"shipped": stylise_with(session(MODELS / f"{teacher_name(style, arch)}.onnx"))}
         stylisers.update({name: stylise_with(sess, weights) for name, sess in sessions.items()})
         style_bgr = images.read_bgr(DATA / "styles" / f"{style}.jpg")
         means, outputs = photo_losses(stylisers, photos, style_bgr, EVAL_SIZE, vgg=vgg)
@@ -385,10 +395,12 @@ def judge(args: argparse.Namespace) -> None:
                   f"{r['psnr_vs_shipped']:.1f} dB (min {r['psnr_min']:.1f})", flush=True)
     # Speed: each multi-style file against the single-style network of its width, at 640x480, 1 thread.
     frame = (np.random.default_rng(0).random((1, 3, 480, 640)) * 255).astype(np.float32)
-    timed = {"single w16 (shipped mosaic)": (session(MODELS / "mosaic.onnx"), {"input": frame})}
+    mosaic = MODELS / f"{teacher_name('mosaic', arch)}.onnx"
+    own = multistyle.single_network(mosaic).width
+    timed = {f"single w{own} (shipped {mosaic.stem})": (session(mosaic), {"input": frame})}
     for width, run in widths.items():
-        if width != 16:
-            single = multistyle.single_network(MODELS / "mosaic.onnx", width)
+        if width != own:
+            single = multistyle.single_network(mosaic, width)
             path = tmp / f"single_w{width}.onnx"
             import onnx
             onnx.save_model(_to_onnx(Clipped(single).eval(), 17), str(path))
@@ -453,9 +465,10 @@ def ship(args: argparse.Namespace) -> None:
         if row:
             judged[style] = {k: row[k] for k in ("style_loss_ratio", "contrast_ratio", "psnr_vs_shipped", "passes")}
     sittings = curve.get("sittings") or ([curve["config"]] if curve.get("config") else [])
+    base = teacher_name(payload["config"].get("base", "mosaic"), model.arch)
     lineage = {
-        "distilled_from": [f"{s}.onnx" for s in model.styles],
-        "start": f"the shipped {payload['config'].get('base', 'mosaic')} network's convolutions, each style's own norms",
+        "distilled_from": [f"{teacher_name(s, model.arch)}.onnx" for s in model.styles],
+        "start": f"the shipped {base} network's convolutions, each style's own norms",
         "recipe": ("benchmarks/multistyle_pilot.py train: L1 + edge L1 to each style's network output on 300 training "
                    "photos (whole photos, 256-px crops and, with small_every, the photos shrunk to 112x176 as a CPU "
                    "runs frames at --scale 0.37), later sittings adding the Gram term of the VGG features of those "
@@ -484,11 +497,13 @@ def main() -> None:
     p.add_argument("--data", default=str(DATA / "train"))
     p.add_argument("--cache", default="/tmp/ms_cache")
     p.add_argument("--small", action="store_true", help="also cache each photo shrunk to a CPU frame's size")
+    p.add_argument("--cpu", action="store_true", help="the shipped CPU copies' outputs (NAME-lite), for the CPU copy")
     p.set_defaults(func=cache)
     p = sub.add_parser("train")
     p.add_argument("--styles", default="mosaic,pencil,candy")
     p.add_argument("--base", default="mosaic", help="the shipped network whose convolutions start the run")
-    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--width", type=int, help="default: the shipped networks' own (16, or 12 with --cpu); wider is widened")
+    p.add_argument("--cpu", action="store_true", help="the CPU copy: arch fast from the shipped NAME-lite networks")
     p.add_argument("--minutes", type=float, default=25)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ramp", type=int, default=30)

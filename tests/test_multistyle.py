@@ -72,3 +72,26 @@ def test_a_checkpoint_round_trips(two_styles, tmp_path):
     w = torch.tensor([[0.4, 0.6]])
     with torch.no_grad():
         assert torch.equal(loaded(x, w), two_styles(x, w))
+
+
+def test_the_cpu_network_holds_styles_too(tmp_path):
+    """A multi-style `fast` network from the shipped fast CPU copies: the base style draws its own copy's
+    picture, another style its own norms; it exports with the weight vector, and reads back from the .onnx."""
+    model = multistyle.from_shipped({"mosaic": "mosaic-lite", "udnie": "udnie-lite"}).eval()
+    assert (model.arch, model.width, model.blocks) == ("fast", 12, 4)
+    x = frame()
+    with torch.no_grad():
+        assert float((model(x, model.one_hot(0)) - network("mosaic-lite")(x)).abs().max()) < 0.05
+        single = multistyle.at_mix(model, model.one_hot(1))
+        assert float((model(x, model.one_hot(1)) - single(x)).abs().max()) < 0.05
+    udnie = dict(network("udnie-lite").named_modules())
+    norms = [(name, m) for name, m in model.named_modules() if isinstance(m, multistyle.ConditionalInstanceNorm)]
+    assert len(norms) == 8 and all(torch.equal(m.weight[1], udnie[name].weight) for name, m in norms)
+    errors = multistyle.export_onnx(model, tmp_path / "two-lite.onnx", step=3)
+    assert max(errors.values()) < 0.05, errors
+    back = multistyle.read_onnx(tmp_path / "two-lite.onnx")
+    w = torch.tensor([[0.3, 0.7]])
+    with torch.no_grad():
+        assert back.arch == "fast" and float((back(x, w) - model(x, w)).abs().max()) < 1e-3
+    multistyle.save(tmp_path / "m.pt", model, 5)
+    assert multistyle.load(tmp_path / "m.pt")[0].arch == "fast"

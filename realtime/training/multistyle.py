@@ -1,6 +1,7 @@
 """Every style in one network: conditional instance normalisation (Dumoulin et al. 2017).
 
-The full Johnson network of `realtime.training.transformer`, layer for layer, with one change: each instance norm's
+The full Johnson network of `realtime.training.transformer` (or the CPU network, arch "fast", whose norms
+sit in its residual blocks), layer for layer, with one change: each instance norm's
 scale and shift are no longer one vector per layer but one per style per layer (`weight` and `bias`, each
 n_styles x C). A `style_weights` vector w (batch x n_styles) picks or mixes them: w is clipped at 0 and
 scaled to sum to 1, then gamma = w @ weight and beta = w @ bias. The convolutions are shared by all styles,
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from realtime.training import checkpoint
-from realtime.training.transformer import PAD_MULTIPLE, ResidualBlock, TransformerNet
+from realtime.training.transformer import PAD_MULTIPLE, ResidualBlock, TransformerNet, ZeroPadSeparableBlock
 from realtime.training.widen import widen
 
 FORMAT = "realtime-multistyle-v1"
@@ -60,7 +61,7 @@ def _run(module: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """TransformerNet's layers in order, the style weights handed to every conditional norm."""
     if isinstance(module, ConditionalInstanceNorm):
         return module(x, w)
-    if isinstance(module, ResidualBlock):
+    if isinstance(module, (ResidualBlock, ZeroPadSeparableBlock)):
         return x + _run(module.body, x, w)
     if isinstance(module, nn.Sequential):
         for child in module:
@@ -69,19 +70,26 @@ def _run(module: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return module(x)
 
 
+ARCHS = ("full", "fast")
+
+
 class MultiStyleTransformer(nn.Module):
-    """TransformerNet (arch "full") with conditional instance norms; forward(x, style_weights).
+    """TransformerNet (arch "full" or "fast") with conditional instance norms; forward(x, style_weights).
 
     x: (N, 3, H, W) RGB 0-255, any H and W; style_weights: (N, n_styles). Output as TransformerNet's.
     """
 
-    def __init__(self, n_styles: int, width: int = 16, blocks: int = 5, styles: Sequence[str] | None = None):
+    def __init__(self, n_styles: int, width: int = 16, blocks: int = 5, styles: Sequence[str] | None = None,
+                 arch: str = "full"):
         super().__init__()
         if styles is not None and len(styles) != n_styles:
             raise ValueError(f"{len(styles)} style names for {n_styles} styles")
-        self.n_styles, self.width, self.blocks = n_styles, width, blocks
+        if arch not in ARCHS:
+            raise ValueError(f"arch {arch!r}: a multi-style network is one of {', '.join(ARCHS)}")
+        self.n_styles, self.width, self.blocks, self.arch = n_styles, width, blocks, arch
         self.styles = list(styles) if styles is not None else [f"style{i}" for i in range(n_styles)]
-        self.net = TransformerNet(width, blocks, "full").net
+        single = TransformerNet(width, blocks, arch)
+        self.net, self.skip = single.net, single.skip  # skip: the fast network's 1x1 path from the photo
         for parent in list(self.net.modules()):
             for name, child in parent.named_children():
                 if isinstance(child, nn.InstanceNorm2d):
@@ -94,7 +102,10 @@ class MultiStyleTransformer(nn.Module):
         h, w = x.shape[-2:]
         pad_h, pad_w = (PAD_MULTIPLE - h % PAD_MULTIPLE) % PAD_MULTIPLE, (PAD_MULTIPLE - w % PAD_MULTIPLE) % PAD_MULTIPLE
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")  # always, so the graph pads by the input's shape
-        y = _run(self.net, x / 127.5 - 1.0, mix(style_weights))
+        x = x / 127.5 - 1.0
+        y = _run(self.net, x, mix(style_weights))
+        if self.skip is not None:
+            y = y + self.skip(x)
         return (y * 127.5 + 127.5)[..., :h, :w]
 
     def one_hot(self, index: int, batch: int = 1) -> torch.Tensor:
@@ -105,12 +116,12 @@ class MultiStyleTransformer(nn.Module):
     def load_single(self, index: int, net: TransformerNet, convs: bool) -> None:
         """Copy one single-style network's norm parameters into style `index`'s rows (and, with `convs`,
         its convolutions into the shared ones). `net` must have this network's width and blocks."""
-        if (net.arch, net.width, net.blocks) != ("full", self.width, self.blocks):
+        if (net.arch, net.width, net.blocks) != (self.arch, self.width, self.blocks):
             raise ValueError(f"a {net.arch} network of width {net.width} and {net.blocks} blocks does not fit "
-                             f"a full network of width {self.width} and {self.blocks} blocks")
-        source = dict(net.net.named_modules())
+                             f"a {self.arch} network of width {self.width} and {self.blocks} blocks")
+        source = dict(net.named_modules())
         with torch.no_grad():
-            for name, module in self.net.named_modules():
+            for name, module in self.named_modules():
                 if isinstance(module, ConditionalInstanceNorm):
                     module.weight[index].copy_(source[name].weight)
                     module.bias[index].copy_(source[name].bias)
@@ -122,17 +133,17 @@ class MultiStyleTransformer(nn.Module):
 def at_mix(model: MultiStyleTransformer, style_weights: torch.Tensor) -> TransformerNet:
     """The one-style network this network is at `style_weights` (1 x n_styles): the shared convolutions,
     each norm's mixed scale and shift. It draws what the multi-style network draws at that mix."""
-    net = TransformerNet(model.width, model.blocks, "full")
+    net = TransformerNet(model.width, model.blocks, model.arch)
     w = mix(style_weights.reshape(1, -1).float())
     state = {}
     with torch.no_grad():
-        for name, module in model.net.named_modules():
+        for name, module in model.named_modules():
             if isinstance(module, ConditionalInstanceNorm):
-                state[f"net.{name}.weight"] = (w @ module.weight)[0]
-                state[f"net.{name}.bias"] = (w @ module.bias)[0]
+                state[f"{name}.weight"] = (w @ module.weight)[0]
+                state[f"{name}.bias"] = (w @ module.bias)[0]
             elif isinstance(module, nn.Conv2d):
-                state[f"net.{name}.weight"] = module.weight.detach().clone()
-                state[f"net.{name}.bias"] = module.bias.detach().clone()
+                state[f"{name}.weight"] = module.weight.detach().clone()
+                state[f"{name}.bias"] = module.bias.detach().clone()
     net.load_state_dict(state)
     return net.eval()
 
@@ -142,7 +153,7 @@ def without(model: MultiStyleTransformer, style: str) -> MultiStyleTransformer:
     keep = [i for i, name in enumerate(model.styles) if name != style]
     if len(keep) == len(model.styles):
         raise ValueError(f"{style!r} is not one of {', '.join(model.styles)}")
-    smaller = MultiStyleTransformer(len(keep), model.width, model.blocks, [model.styles[i] for i in keep])
+    smaller = MultiStyleTransformer(len(keep), model.width, model.blocks, [model.styles[i] for i in keep], model.arch)
     state = {k: (v[keep] if k.endswith((".weight", ".bias")) and v.shape[0] == model.n_styles and v.dim() == 2 else v)
              for k, v in model.state_dict().items()}
     smaller.load_state_dict(state)
@@ -159,9 +170,10 @@ def read_onnx(path: Path | str) -> MultiStyleTransformer:
     if meta.get("realtime.format") != FORMAT:
         raise ValueError(f"{path}: not a multi-style network")
     styles = meta["realtime.styles"].split(",")
-    model = MultiStyleTransformer(len(styles), int(meta["realtime.width"]), int(meta["realtime.blocks"]), styles)
+    model = MultiStyleTransformer(len(styles), int(meta["realtime.width"]), int(meta["realtime.blocks"]), styles,
+                                  meta.get("realtime.arch", "full"))
     state = {init.name.removeprefix("model."): torch.from_numpy(numpy_helper.to_array(init).copy())
-             for init in proto.graph.initializer if init.name.startswith("model.net.")}
+             for init in proto.graph.initializer if init.name.startswith(("model.net.", "model.skip."))}
     model.load_state_dict(state)
     return model.eval()
 
@@ -186,23 +198,25 @@ def read_any(path: Path | str) -> MultiStyleTransformer:
 
 
 def single_network(source: str | Path, width: int | None = None) -> TransformerNet:
-    """A shipped full network (a style name, .onnx or .ckpt), widened to `width` when that is wider
+    """A shipped full or fast network (a style name, .onnx or .ckpt), widened to `width` when that is wider
     (realtime.widen: it draws the same pictures)."""
     net = checkpoint.network(str(source), "--init")
-    if net.arch != "full":
-        raise ValueError(f"{source}: a {net.arch} network; the multi-style network is built from full ones")
+    if net.arch not in ARCHS:
+        raise ValueError(f"{source}: a {net.arch} network; a multi-style network is built from "
+                         f"{' or '.join(ARCHS)} ones")
     if width is not None and width != net.width:
         net = widen(net, width).eval()
     return net
 
 
-def from_shipped(styles: dict[str, str | Path], width: int = 16, base: str | None = None) -> MultiStyleTransformer:
-    """A multi-style network started from single-style ones: the shared convolutions from `base` (a key
-    of `styles`; the first one when None), each style's norm rows from its own network."""
+def from_shipped(styles: dict[str, str | Path], width: int | None = None, base: str | None = None) -> MultiStyleTransformer:
+    """A multi-style network started from single-style ones of one architecture: the shared convolutions
+    from `base` (a key of `styles`; the first one when None), each style's norm rows from its own network;
+    at `base`'s width, or widened to `width`."""
     names = list(styles)
     base = base or names[0]
     first = single_network(styles[base], width)
-    model = MultiStyleTransformer(len(names), first.width, first.blocks, names)
+    model = MultiStyleTransformer(len(names), first.width, first.blocks, names, first.arch)
     for i, name in enumerate(names):
         net = first if name == base else single_network(styles[name], width)
         model.load_single(i, net, convs=name == base)
@@ -214,7 +228,7 @@ def save(path: Path | str, model: MultiStyleTransformer, step: int, extra: dict[
     from realtime.files import atomic_path
 
     payload = {"format": FORMAT, "styles": model.styles, "width": model.width, "blocks": model.blocks,
-               "arch": "full", "step": step, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "arch": model.arch, "step": step, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "config": extra or {}}
     with atomic_path(Path(path)) as tmp:
         torch.save(payload, tmp)
@@ -224,7 +238,8 @@ def load(path: Path | str) -> tuple[MultiStyleTransformer, dict[str, Any]]:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a multi-style checkpoint")
-    model = MultiStyleTransformer(len(payload["styles"]), payload["width"], payload["blocks"], payload["styles"])
+    model = MultiStyleTransformer(len(payload["styles"]), payload["width"], payload["blocks"], payload["styles"],
+                                  payload.get("arch", "full"))
     model.load_state_dict(payload["model"])
     return model.eval(), payload
 
@@ -243,7 +258,7 @@ def card(model: MultiStyleTransformer, step: int, name: str, lineage: dict[str, 
     return {"name": name, "network": "multistyle",
             "summary": f"{len(model.styles)} styles in one network: any one of them, or a blend, at one network's cost.",
             "kind": "realtime multi-style network (conditional instance norm, Dumoulin et al. 2017)",
-            "styles": list(model.styles), "arch": "full", "width": model.width, "residual_blocks": model.blocks,
+            "styles": list(model.styles), "arch": model.arch, "width": model.width, "residual_blocks": model.blocks,
             "steps": step, "io": {"input": "input", "style_weights": WEIGHTS_INPUT, "output": "output", "layout": "NCHW",
                                   "color_order": "RGB", "value_range": "0-255", "dtype": "float32"},
             **({"lineage": lineage} if lineage else {})}
@@ -253,7 +268,7 @@ def metadata(model: MultiStyleTransformer, step: int, name: str, card: dict[str,
     """`realtime export`'s keys, plus the style names and the weights input."""
     from realtime.tools.export import metadata_for
 
-    meta = metadata_for({"width": model.width, "blocks": model.blocks, "arch": "full", "step": step}, name, card, False)
+    meta = metadata_for({"width": model.width, "blocks": model.blocks, "arch": model.arch, "step": step}, name, card, False)
     meta["realtime.format"] = FORMAT
     meta["realtime.styles"] = ",".join(model.styles)
     meta["realtime.style_weights_name"] = WEIGHTS_INPUT
