@@ -123,10 +123,25 @@ def main() -> None:
         card["lineage"] = lineage[:-1] + [lineage[-1] + folded + THIS_CARD]
     card.update(style_credit(args.shared, name))
     card["distill_command"] = command_line("distill", "teacher", DistillSettings, card["settings"])
+    card = {**described(shipped, args.arch), **card}
     out = REPO / "models" / f"{lite}.onnx"
-    export(ckpt, out)
-    (REPO / "models" / f"{lite}.json").write_text(json.dumps({**card, "file": out.name, "opset": 17}, indent=2))
+    text = json.dumps({**card, "file": out.name, "opset": 17}, indent=2)
+    (args.work / f"{lite}-card.json").write_text(text)
+    export(ckpt, out, card_path=args.work / f"{lite}-card.json")  # the .onnx carries the same card
+    (REPO / "models" / f"{lite}.json").write_text(text)
     judge(name, args.shared, teacher, out, card, args.photos)
+
+
+SPEED_CLASS = {"fast": "CPU: real time at 640x480 (about 27 fps on two cores)",
+               "lite4": "CPU: real time at 640x480 (about 16 fps on two cores)"}  # docs/benchmarks.md, the 2-core Xeon
+
+
+def described(shipped: Path, arch: str) -> dict:
+    """What the shipped card says of the copy that a run does not write (its summary, kind of network and
+    painting), and the speed of `arch`: a copy that replaces it shows the same in `realtime styles`."""
+    old = json.loads(shipped.read_text()) if shipped.is_file() else {}
+    kept = {k: old[k] for k in ("summary", "network", "painting") if k in old}
+    return {**kept, "speed_class": SPEED_CLASS[arch]} if arch in SPEED_CLASS else kept
 
 
 def start_name(init: str | None, lite: str) -> str:
