@@ -80,6 +80,17 @@ def teacher_name(style: str, arch: str) -> str:
     return f"{style}-lite" if arch == "fast" else style
 
 
+def start(styles: list[str], arch: str, width: int | None, base: str | None) -> multistyle.MultiStyleTransformer:
+    """multistyle.from_shipped from each style's shipped network; a style whose copy is of another
+    architecture (a lite4 NAME-lite) starts from the base's norms instead, its targets still its own copy's."""
+    from realtime.training import checkpoint
+
+    paths = {s: MODELS / f"{teacher_name(s, arch)}.onnx" for s in styles}
+    base = base or styles[0]
+    fits = {s for s, path in paths.items() if checkpoint.network(str(path)).arch == arch}
+    return multistyle.from_shipped({s: paths[s] if s in fits else paths[base] for s in styles}, width, base=base)
+
+
 def session(path: Path | str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -206,7 +217,7 @@ def train(args: argparse.Namespace) -> None:
     t_load = time.time()
     arch = "fast" if args.cpu else "full"
     data = Cache(Path(args.cache), [teacher_name(s, arch) for s in styles], small=args.small_every > 0)
-    model = multistyle.from_shipped({s: MODELS / f"{teacher_name(s, arch)}.onnx" for s in styles}, args.width, base=args.base)
+    model = start(styles, arch, args.width, args.base)
     done_steps, done_seconds = 0, 0.0  # from earlier sittings of the same run
     if args.resume:  # a checkpoint of the run, or the network it shipped (models/gallery.onnx holds every weight)
         resumed = multistyle.read_any(args.resume)
@@ -354,10 +365,9 @@ def judge(args: argparse.Namespace) -> None:
         if model.width not in widths:
             widths[model.width] = run
             base = payload["config"].get("base") or styles[0]
-            start = f"w{model.width} start"
-            models[start] = multistyle.from_shipped({s: MODELS / f"{teacher_name(s, model.arch)}.onnx" for s in styles},
-                                                    model.width, base)
-            steps[start] = 0
+            first = f"w{model.width} start"
+            models[first] = start(styles, model.arch, model.width, base)
+            steps[first] = 0
     assert styles is not None
     sessions = {}
     for name, model in models.items():
