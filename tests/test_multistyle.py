@@ -93,5 +93,7 @@ def test_the_cpu_network_holds_styles_too(tmp_path):
     w = torch.tensor([[0.3, 0.7]])
     with torch.no_grad():
         assert back.arch == "fast" and float((back(x, w) - model(x, w)).abs().max()) < 1e-3
+        even = network(str(tmp_path / "two-lite.onnx"))  # what `--init` starts from: the even mix, as one network
+        assert even.arch == "fast" and float((even(x) - model(x, torch.ones(1, 2))).abs().max()) < 1e-3
     multistyle.save(tmp_path / "m.pt", model, 5)
     assert multistyle.load(tmp_path / "m.pt")[0].arch == "fast"

@@ -77,7 +77,7 @@ def initial_weights(source: str, option: str = "--init") -> tuple[dict[str, torc
         raise UserError(str(exc).replace("--style", option, 1)) from None
     held = multistyle_at_even_mix(onnx_path)
     if held is not None:
-        return held.state_dict(), ("full", held.width, held.blocks)
+        return held.state_dict(), (held.arch, held.width, held.blocks)
     return _weights_from_onnx(onnx_path)
 
 
