@@ -232,7 +232,7 @@ def distill(
     gram_tap_weights: Optional[str] = typer.Option(None, help="Say of relu1_1,relu2_1,relu3_1,relu4_1 in the Gram term, e.g. 1,1,1,8.", rich_help_panel=LOSS),
     edge_weight: Optional[float] = typer.Option(None, help="Weight of the image-gradient term: keeps strokes and edges sharp.", rich_help_panel=LOSS),
     chroma_weight: Optional[float] = typer.Option(None, help="Weight of matching the teacher's chroma over 4x4 blocks: keeps strong reds.", rich_help_panel=LOSS),
-    border_weight: Optional[float] = typer.Option(None, help="Weight of matching the teacher's tone along the edges: borders stay as light as the rest.", rich_help_panel=LOSS),
+    border_weight: Optional[float] = typer.Option(None, help="Weight of matching the teacher's tone along the edges, beside --gram-weight: borders stay as light as the rest.", rich_help_panel=LOSS),
     stability_weight: Optional[float] = typer.Option(None, help="Less flicker on video (0: off).", rich_help_panel=LOSS),
     colour_match: Optional[bool] = typer.Option(None, "--colour-match/--no-colour-match", help="Fold a colour map onto the teacher's colours into the network at the end.", rich_help_panel=LOSS),
     image_size: Optional[int] = typer.Option(None, help="Crop size of the training photos.", rich_help_panel=SCHEDULE),
