@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--gram-weight", type=float, default=3000.0)
     ap.add_argument("--gram-tap-weights", default="1,1,1,1", help="relu1_1..relu4_1 in the Gram term")
     ap.add_argument("--chroma-weight", type=float, default=0.0, help="`realtime distill --chroma-weight`: 5 keeps a teacher's reds")
-    ap.add_argument("--border-weight", type=float, default=0.0, help="`realtime distill --border-weight`: borders keep their tone")
+    ap.add_argument("--border-weight", type=float, default=0.0, help="`realtime distill --border-weight` in the Gram phase: borders keep their tone")
     ap.add_argument("--plain-steps", type=int, default=0, help="steps without the Gram term first")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--arch", default="lite4", choices=["lite4", "fast"], help="the CPU network's architecture (width 12, 4 blocks)")
@@ -95,14 +95,15 @@ def main() -> None:
     ckpt = args.work / f"{lite}.ckpt"
     lineage = []
     chroma = f", chroma weight {args.chroma_weight:g}" if args.chroma_weight else ""  # both phases have it
-    chroma += f", border weight {args.border_weight:g}" if args.border_weight else ""
-    if args.plain_steps and not args.skip_train:
-        plain = replace(settings, name=f"{lite}-plain", steps=args.plain_steps, gram_weight=0.0, lr=2 * args.lr)
+    border = f", border weight {args.border_weight:g}" if args.border_weight else ""  # the Gram phase only
+    if args.plain_steps and not args.skip_train:  # the border term outweighs the pixel L1 without a Gram term
+        plain = replace(settings, name=f"{lite}-plain", steps=args.plain_steps, gram_weight=0.0, border_weight=0.0,
+                        lr=2 * args.lr)
         settings = replace(settings, init=str(args.work / f"{plain.name}.ckpt"))
         if not Path(settings.init).is_file():
             distill(plain)
         lineage.append(f"{args.plain_steps} steps without the Gram term{chroma} from {start_name(args.init, lite)}")
-    taps = ("" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}") + chroma
+    taps = ("" if args.gram_tap_weights == "1,1,1,1" else f", taps {args.gram_tap_weights}") + chroma + border
     lineage.append(f"{args.steps} steps at Gram weight {args.gram_weight:g}{taps} from {start_name(settings.init, lite)}")
     shipped = REPO / "models" / f"{lite}.json"
     # A copy of another architecture than the shipped one is a new network: its own story, not a continuation.

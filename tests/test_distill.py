@@ -169,7 +169,6 @@ def test_chroma_term_keeps_the_teachers_hue(distilled, tmp_path):
     assert errors[10] < 0.9 * errors[0], errors
 
 
-
 def test_border_term_reads_a_lighter_band_and_not_texture_or_tone():
     """The border term sees what the border test calls a padding artefact (the outer rows lighter than the
     teacher's on every side), not a network that is lighter everywhere or a texture placed differently."""

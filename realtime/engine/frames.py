@@ -121,7 +121,7 @@ class Engine:
         return sibling_session(model, self.session, self.threads, arena, self.profile)
 
     def operator_time(self, skip_runs: int = 1) -> dict[str, float]:
-        """Microseconds per operator type over every run so far but each session's first `skip_runs`
+        """Microseconds per operator type over every run so far but each onnxruntime session's first `skip_runs`
         (an engine made with `profile`); ends profiling."""
         spent: dict[str, float] = {}
         sessions = [self.session, self._u8]

@@ -1,7 +1,7 @@
 """Several frames in flight on a CPU: one engine per worker thread, results in the order they came in.
 
-On a 2-core CPU, two sessions of one thread each, fed alternate frames, stylise 1.15x the frames per
-second of one session using both cores (benchmarks/cpu_threads.py): a network's small layers do not keep
+On a 2-core CPU, two onnxruntime sessions of one thread each, fed alternate frames, stylise 1.15x the frames
+per second of one session using both cores (benchmarks/cpu_threads.py): a network's small layers do not keep
 two threads busy, two frames do. Offline work (`realtime video`) takes that. The webcam takes it for the
 small CPU networks only (realtime.live.webcam.live_flight): there a frame in flight costs a few tens of ms of
 latency, where a full network's costs a fifth of a second.

@@ -23,7 +23,7 @@ MAX_IN_FLIGHT = 4
 # With a virtual camera the loop yields the CPU to the video call beside it: at niceness 10 a 720p30 call
 # encoding on the same two cores kept all its frames on time (99.6 % or more in every round) where it kept
 # 74 % at normal priority, and the loop ran as fast (11.9 fps against 11.3), taking what the call leaves;
-# a cap (--max-fps 10: 89 %) left the call less room, one one-thread session (100 %) the loop fewer frames
+# a cap (--max-fps 10: 89 %) left the call less room, one one-thread onnxruntime session (100 %) the loop fewer frames
 # (9.5 fps). docs/benchmarks.md, "Sharing two cores with a call"; benchmarks/share_cpu.py.
 VIRTUAL_CAM_NICE = 10
 MAX_NICE = 19

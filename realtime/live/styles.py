@@ -183,7 +183,7 @@ class Styles:
 def live_flight(entries: list[StyleEntry], on_cpu: bool, asked: int = 0) -> int:
     """Frames in flight for the live loop; `asked` 0 chooses.
 
-    On a CPU of two or more cores the CPU networks (NAME-lite) run as two one-thread sessions fed
+    On a CPU of two or more cores the CPU networks (NAME-lite) run as two one-thread onnxruntime sessions fed
     alternate frames: the webcam loop at 640x480 ran 19.4 fps against 14.8 for one session on both cores,
     for 102 ms from taking a frame to its result instead of 67 (benchmarks/webcam_flight.py). A full
     network's frame already takes a fifth of a second there, so it keeps one frame in flight, as does a GPU.

@@ -53,7 +53,7 @@ class OpShare:
 def profile_ops(engine_for: Callable[[], object], frame: np.ndarray, runs: int, size: str, backend: str,
                 precision: str) -> list[OpShare]:
     """Where a frame's network time goes, per operator type, largest first: `runs` frames through a fresh
-    profiling engine after WARM_UP frames (left out of the trace: a fresh session's first runs fault in its
+    profiling engine after WARM_UP frames (left out of the trace: a new onnxruntime session's first runs fault in its
     memory); percentages sum to 100."""
     engine = engine_for()
     for _ in range(runs + WARM_UP):
